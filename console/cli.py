@@ -1,0 +1,214 @@
+"""The command-line front: the same verify, preview and send as the TUI, printed.
+
+Exit status: 0 all good; 1 a check failed or something was not delivered; 2 bad usage or bad
+settings (one message on stderr, never a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from engine.records import Action, preview_document
+from engine.settings_file import LoadedSettings, SettingsError, load_settings
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+DEFAULT_SETTINGS_PATH = Path("settings.toml")
+
+
+class UsageError(Exception):
+    """Bad usage: printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    default = argparse.SUPPRESS if suppress else None
+    parser.add_argument(
+        "--settings",
+        type=Path,
+        default=argparse.SUPPRESS if suppress else DEFAULT_SETTINGS_PATH,
+        help="settings file (default ./settings.toml; missing: the embedded sandbox)",
+    )
+    parser.add_argument("--connection", default=default, help="connection to use")
+    parser.add_argument(
+        "--sandbox",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="force the embedded sandbox (moto, in-process)",
+    )
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be above 0")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="firehose-console",
+        description="Operations console for an audience → Amazon Kinesis Data Firehose "
+        "integration. With no command, opens the console (TUI).",
+    )
+    _global_options(parser, suppress=False)
+    commands = parser.add_subparsers(dest="command", parser_class=_Parser)
+    actions = [action.value for action in Action]
+
+    verify = commands.add_parser("verify", help="check the stream and keys; print the IAM policy")
+    preview = commands.add_parser("preview", help="show the records an action would send")
+    preview.add_argument("action", choices=actions)
+    send = commands.add_parser("send", help="send test messages into the stream")
+    send.add_argument("action", choices=actions)
+    send.add_argument("--count", type=_positive_int, default=1, help="messages to send (N users)")
+    send.add_argument("--rate", type=_positive_float, help="records per second at most")
+    send.add_argument("--batch", action="store_true", help="use PutRecordBatch (≤500 a call)")
+    dead = commands.add_parser("dead-letters", help="list or re-send undelivered messages")
+    dead.add_argument("what", choices=["list", "replay"])
+    init = commands.add_parser("init", help="write a commented settings file to start from")
+    init.add_argument("path", nargs="?", type=Path, help="where (default: --settings)")
+    for sub in (verify, preview, send, dead):
+        sub.add_argument("--json", action="store_true", help="print one JSON document")
+    for sub in (verify, preview, send, dead, init):
+        _global_options(sub, suppress=True)
+    return parser
+
+
+def _print_json(document: Any) -> None:
+    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+
+
+def _load(arguments: argparse.Namespace) -> LoadedSettings:
+    loaded = load_settings(arguments.settings)
+    if arguments.connection and arguments.connection not in loaded.settings.connections:
+        known = ", ".join(loaded.settings.connections)
+        raise UsageError(f"no connection named {arguments.connection!r}; known: {known}")
+    return loaded
+
+
+def _run_init(arguments: argparse.Namespace) -> int:
+    from engine.settings_file import write_atomically
+    from engine.settings_template import render_example_settings
+
+    path: Path = arguments.path or arguments.settings
+    if path.exists():
+        raise UsageError(f"{path} already exists; init never overwrites a file (pick another path)")
+    write_atomically(path, render_example_settings(), private=False)
+    print(f"wrote {path}: edit it, then run `firehose-console --settings {path} verify`")
+    return EXIT_OK
+
+
+def _run_session_command(arguments: argparse.Namespace) -> int:
+    from console import cli_output
+    from engine.session import ConsoleSession
+
+    loaded = _load(arguments)
+    as_json: bool = arguments.json
+    progress = None
+    if arguments.command == "send" and not as_json:
+        progress = cli_output.ProgressBar.for_terminal(sys.stderr)
+    session = ConsoleSession(
+        loaded,
+        connection_name=arguments.connection,
+        use_sandbox=arguments.sandbox,
+        sink=progress.on_event if progress else lambda event: None,
+    )
+    try:
+        if arguments.command == "preview":
+            messages = session.preview(Action(arguments.action))
+            if as_json:
+                _print_json({"messages": [preview_document(m) for m in messages]})
+            else:
+                print(cli_output.render_preview(messages))
+            return EXIT_OK
+        if not loaded.exists and not as_json:
+            print("No settings file: running on the embedded sandbox.", file=sys.stderr)
+        if arguments.command == "verify":
+            report = session.verify()
+            if as_json:
+                _print_json(report.document())
+            else:
+                print(cli_output.render_verification(report))
+            return EXIT_OK if report.ok else EXIT_FAILED
+        if arguments.command == "send":
+            action = Action(arguments.action)
+            messages = session.burst_messages(action, arguments.count)
+            if progress:
+                progress.start(len(messages))
+            send_report = session.send_messages(messages, rate=arguments.rate, batch=arguments.batch)
+            if progress:
+                progress.finish()
+            if as_json:
+                _print_json(send_report.document())
+            else:
+                print(cli_output.render_send_report(send_report, session.dead_letter_journal().path))
+            return EXIT_OK if send_report.delivered == send_report.requested else EXIT_FAILED
+        if arguments.what == "list":
+            letters = session.dead_letters()
+            if as_json:
+                _print_json(
+                    {
+                        "journal": str(session.dead_letter_journal().path),
+                        "dead_letters": [letter.document() for letter in letters],
+                    }
+                )
+            else:
+                print(cli_output.render_dead_letters(letters, session.dead_letter_journal().path))
+            return EXIT_OK
+        replay = session.replay_dead_letters()
+        if as_json:
+            _print_json(replay.document())
+        else:
+            print(cli_output.render_send_report(replay, session.dead_letter_journal().path))
+        return EXIT_OK if replay.ok else EXIT_FAILED
+    finally:
+        session.close()
+
+
+def _run_console(arguments: argparse.Namespace) -> int:
+    from console.app import run_console
+
+    loaded = _load(arguments)
+    return run_console(loaded, connection_name=arguments.connection, use_sandbox=arguments.sandbox)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``firehose-console`` script; returns the exit status."""
+    try:
+        arguments = build_parser().parse_args(argv)
+        if arguments.command == "init":
+            return _run_init(arguments)
+        if arguments.command is None:
+            return _run_console(arguments)
+        return _run_session_command(arguments)
+    except UsageError as error:
+        print(f"firehose-console: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except SettingsError as error:
+        print(f"firehose-console: bad settings:\n{error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("firehose-console: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # the last line of defence: one line, never a traceback
+        print(f"firehose-console: {type(error).__name__}: {error}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

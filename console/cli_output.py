@@ -1,0 +1,150 @@
+"""Human-readable output of the CLI: short, plain text; JSON mode bypasses all of this."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from engine.dead_letters import DeadLetter
+from engine.events import DeliveryEvent, DeliveryGaveUp, RecordDelivered
+from engine.records import OutgoingMessage
+from engine.session import SendReport
+from engine.settings import RECORD_SIZE_LIMIT_BYTES
+from engine.verification import CheckStatus, VerificationReport, policy_text
+
+_MARKS = {CheckStatus.PASS: "PASS", CheckStatus.WARN: "WARN", CheckStatus.FAIL: "FAIL"}
+
+
+def render_preview(messages: Sequence[OutgoingMessage]) -> str:
+    blocks = []
+    for number, message in enumerate(messages, start=1):
+        state = "will be sent" if message.will_send else f"will NOT be sent: {message.skip_reason}"
+        lines = [
+            f"── record {number} of {len(messages)}: {message.kind.value} "
+            f"({message.action.value}) — {state}",
+            "Data (decoded):",
+            json.dumps(message.data, indent=2, ensure_ascii=False),
+            "Request as sent (Data base64):",
+            json.dumps(message.request(), ensure_ascii=False),
+            f"Size: {message.size_bytes:,} of {RECORD_SIZE_LIMIT_BYTES:,} bytes "
+            f"({message.size_bytes / RECORD_SIZE_LIMIT_BYTES:.3%})",
+        ]
+        if message.dropped:
+            lines.append("Dropped identities:")
+            lines.extend(f"  {d.identity}: {d.reason}" for d in message.dropped)
+        else:
+            lines.append("Dropped identities: none")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def render_verification(report: VerificationReport) -> str:
+    lines = []
+    for check in report.checks:
+        lines.append(f"[{_MARKS[check.status]}] {check.name}: {check.detail}")
+        if check.fix and check.status is not CheckStatus.PASS:
+            lines.append(f"       fix: {check.fix}")
+    verdict = "verified" if report.ok else "NOT verified: fix the failing lines above"
+    lines += ["", f"Result: {verdict}", "", "IAM policy for the IAM user:", policy_text(report.policy)]
+    lines += ["", *(f"Note: {note}" for note in report.notes)]
+    return "\n".join(lines)
+
+
+def render_send_report(report: SendReport, journal: Path) -> str:
+    lines = [
+        f"requested {report.requested}, delivered {report.delivered}, failed {report.failed}, "
+        f"skipped {report.skipped}, dead-lettered {report.dead_lettered} "
+        f"in {report.elapsed_seconds:.2f} s"
+    ]
+    shown = report.outcomes[:20]
+    for outcome in shown:
+        if outcome.delivered:
+            state = f"RecordId {outcome.record_id}"
+        elif outcome.skipped:
+            state = f"skipped: {outcome.message.skip_reason}"
+        else:
+            state = f"FAILED: {outcome.failure.describe() if outcome.failure else 'unknown'}"
+        lines.append(f"  {outcome.message.kind.value:<6} attempts {outcome.attempts}  {state}")
+    if len(report.outcomes) > len(shown):
+        lines.append(f"  … and {len(report.outcomes) - len(shown)} more (--json lists all)")
+    if report.alerts:
+        lines.append("Alerts:")
+        for alert in report.alerts:
+            lines.append(
+                f"  {alert.type.value} ({alert.severity.value}) ×{alert.count}, "
+                f"last {alert.last_seen:%H:%M:%S} UTC: {alert.sample.received.get('code')}"
+            )
+    if report.dead_lettered:
+        lines.append(f"Dead letters kept in {journal}: `firehose-console dead-letters replay`")
+    return "\n".join(lines)
+
+
+def render_dead_letters(letters: Sequence[DeadLetter], journal: Path) -> str:
+    if not letters:
+        return f"No dead letters ({journal})."
+    lines = [f"{len(letters)} dead letter(s) in {journal}:"]
+    for letter in letters:
+        lines.append(
+            f"  {letter.at}  {letter.kind:<6} → {letter.stream_name}  {letter.alert_type}: "
+            f"{letter.detail} (after {letter.attempts} attempt(s))  id {letter.message_id}"
+        )
+    lines.append("Re-send them with `firehose-console dead-letters replay`.")
+    return "\n".join(lines)
+
+
+class ProgressBar:
+    """A one-line progress bar on a terminal, fed by delivery events (from any thread)."""
+
+    WIDTH = 30
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.total = 0
+        self.delivered = 0
+        self.failed = 0
+        self._started = time.monotonic()
+        self._last_draw = 0.0
+        self._lock = threading.Lock()
+
+    @classmethod
+    def for_terminal(cls, stream: TextIO) -> ProgressBar | None:
+        """A bar on ``stream`` if it is a terminal; None otherwise (pipes stay clean)."""
+        return cls(stream) if stream.isatty() else None
+
+    def start(self, total: int) -> None:
+        self.total = total
+        self._started = time.monotonic()
+        self._draw(force=True)
+
+    def on_event(self, event: DeliveryEvent) -> None:
+        with self._lock:
+            if isinstance(event, RecordDelivered):
+                self.delivered += 1
+            elif isinstance(event, DeliveryGaveUp):
+                self.failed += 1
+            else:
+                return
+        self._draw()
+
+    def _draw(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_draw < 0.1:
+            return
+        self._last_draw = now
+        done = self.delivered + self.failed
+        filled = int(self.WIDTH * done / self.total) if self.total else 0
+        rate = self.delivered / max(now - self._started, 1e-6)
+        self.stream.write(
+            f"\r[{'#' * filled}{'.' * (self.WIDTH - filled)}] {done}/{self.total} "
+            f"delivered {self.delivered} failed {self.failed} {rate:,.0f} rec/s"
+        )
+        self.stream.flush()
+
+    def finish(self) -> None:
+        self._draw(force=True)
+        self.stream.write("\n")
+        self.stream.flush()

@@ -1,0 +1,266 @@
+"""Delivering records: retries with exponential backoff and full jitter, alerts, dead letters.
+
+A record counts as delivered only when Firehose returned its RecordId. Every attempt is an
+event; whatever cannot be delivered is dead-lettered, never dropped silently.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from engine.alerts import AlertBoard, AlertSample, Severity
+from engine.dead_letters import DeadLetter, DeadLetterJournal
+from engine.events import (
+    AlertRaised,
+    AttemptFailed,
+    AttemptStarted,
+    DeadLettered,
+    DeliveryGaveUp,
+    EventSink,
+    RecordDelivered,
+)
+from engine.failures import AlertType, Failure, FailureClass, classify, classify_code
+from engine.gateway import BatchEntryResult
+from engine.records import OutgoingMessage
+from engine.settings import RECORD_SIZE_LIMIT_BYTES, DeliverySettings
+
+
+class RecordSender(Protocol):
+    """What delivery needs from the gateway (tests may pass their own)."""
+
+    def put_record(self, stream_name: str, data: bytes) -> str: ...
+
+    def put_record_batch(
+        self, stream_name: str, records: Sequence[bytes]
+    ) -> list[BatchEntryResult]: ...
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 5
+    base_seconds: float = 0.2
+    cap_seconds: float = 10.0
+
+    @classmethod
+    def from_settings(cls, delivery: DeliverySettings) -> RetryPolicy:
+        return cls(
+            delivery.max_attempts, delivery.backoff_base_seconds, delivery.backoff_cap_seconds
+        )
+
+    def backoff_seconds(self, attempt: int, rng: random.Random) -> float:
+        """Full jitter: a uniform wait below min(cap, base·2^(attempt-1))."""
+        ceiling = min(self.cap_seconds, self.base_seconds * (2 ** (attempt - 1)))
+        return rng.uniform(0, ceiling)
+
+
+@dataclass(frozen=True)
+class DeliveryOutcome:
+    """What became of one message."""
+
+    message: OutgoingMessage
+    record_id: str | None
+    attempts: int
+    failure: Failure | None = None
+    latency_seconds: float = 0.0
+    dead_lettered: bool = False
+    skipped: bool = False
+
+    @property
+    def delivered(self) -> bool:
+        return self.record_id is not None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _received(failure: Failure) -> dict[str, object]:
+    return {
+        "code": failure.code,
+        "message": failure.message,
+        "http_status": failure.http_status,
+        "failure_class": failure.failure_class.name,
+        "retryable": failure.retryable,
+    }
+
+
+class Deliverer:
+    """Sends messages through a RecordSender, retrying, alerting and dead-lettering."""
+
+    def __init__(
+        self,
+        sender: RecordSender,
+        policy: RetryPolicy,
+        *,
+        connection_name: str,
+        alerts: AlertBoard,
+        sink: EventSink,
+        dead_letters: DeadLetterJournal | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self.sender = sender
+        self.policy = policy
+        self.connection_name = connection_name
+        self.alerts = alerts
+        self.sink = sink
+        self.dead_letters = dead_letters
+        self.sleep = sleep
+        self.rng = rng or random.Random()
+        self.clock = clock
+
+    # -- single records ------------------------------------------------------------------
+
+    def deliver(self, message: OutgoingMessage) -> DeliveryOutcome:
+        """Send one message with PutRecord, retrying transient failures per the policy."""
+        refused = self._refuse_unsendable(message)
+        if refused is not None:
+            return refused
+        started = time.monotonic()
+        for attempt in range(1, self.policy.max_attempts + 1):
+            self.sink(AttemptStarted(message.message_id, message.kind, attempt, self.clock()))
+            try:
+                record_id = self.sender.put_record(message.stream_name, message.data_bytes)
+            except Exception as error:  # every failure is classified, none escapes
+                failure = classify(error)
+            else:
+                return self._delivered(message, record_id, attempt, started)
+            if not self._retry_after(message, failure, attempt):
+                return self._give_up(message, failure, attempt, started)
+        raise AssertionError("unreachable: the last attempt always gives up")
+
+    # -- batches -------------------------------------------------------------------------
+
+    def deliver_batch(self, messages: Sequence[OutgoingMessage]) -> list[DeliveryOutcome]:
+        """Send messages (one stream, ≤500) with PutRecordBatch; only failed records are re-sent."""
+        outcomes: dict[int, DeliveryOutcome] = {}
+        pending: list[int] = []
+        for index, message in enumerate(messages):
+            refused = self._refuse_unsendable(message)
+            if refused is None:
+                pending.append(index)
+            else:
+                outcomes[index] = refused
+        started = time.monotonic()
+        attempt = 0
+        while pending:
+            attempt += 1
+            for index in pending:
+                message = messages[index]
+                self.sink(AttemptStarted(message.message_id, message.kind, attempt, self.clock()))
+            stream_name = messages[pending[0]].stream_name
+            try:
+                results = self.sender.put_record_batch(
+                    stream_name, [messages[index].data_bytes for index in pending]
+                )
+                failures = [self._entry_failure(result) for result in results]
+            except Exception as error:  # the whole call failed: every record in it failed
+                failures = [classify(error)] * len(pending)
+                results = [BatchEntryResult(None)] * len(pending)
+            still_pending: list[int] = []
+            backoff_needed = False
+            for index, result, failure in zip(pending, results, failures, strict=True):
+                message = messages[index]
+                if failure is None and result.record_id:
+                    outcomes[index] = self._delivered(message, result.record_id, attempt, started)
+                    continue
+                assert failure is not None
+                if self._retry_after(message, failure, attempt, sleep=False):
+                    still_pending.append(index)
+                    backoff_needed = True
+                else:
+                    outcomes[index] = self._give_up(message, failure, attempt, started)
+            pending = still_pending
+            if backoff_needed:
+                self.sleep(self.policy.backoff_seconds(attempt, self.rng))
+        return [outcomes[index] for index in range(len(messages))]
+
+    @staticmethod
+    def _entry_failure(result: BatchEntryResult) -> Failure | None:
+        if result.error_code or not result.record_id:
+            return classify_code(result.error_code or "MissingRecordId", result.error_message or "")
+        return None
+
+    # -- shared steps --------------------------------------------------------------------
+
+    def _refuse_unsendable(self, message: OutgoingMessage) -> DeliveryOutcome | None:
+        if message.will_send:
+            return None
+        if message.size_bytes > RECORD_SIZE_LIMIT_BYTES:
+            failure = Failure(FailureClass.TOO_LARGE, "RecordTooLarge", message.skip_reason or "")
+            self._alert(failure.failure_class.alert_type, Severity.FATAL, message, failure)
+            self.sink(DeliveryGaveUp(message.message_id, message.kind, 0, failure, self.clock()))
+            return DeliveryOutcome(message, None, 0, failure)
+        return DeliveryOutcome(message, None, 0, skipped=True)
+
+    def _delivered(
+        self, message: OutgoingMessage, record_id: str, attempts: int, started: float
+    ) -> DeliveryOutcome:
+        latency = time.monotonic() - started
+        self.sink(
+            RecordDelivered(
+                message.message_id, message.kind, record_id, attempts, latency, self.clock()
+            )
+        )
+        return DeliveryOutcome(message, record_id, attempts, latency_seconds=latency)
+
+    def _retry_after(
+        self, message: OutgoingMessage, failure: Failure, attempt: int, *, sleep: bool = True
+    ) -> bool:
+        """Alert on a failed attempt; True (after backing off) when it is worth another try."""
+        will_retry = failure.retryable and attempt < self.policy.max_attempts
+        delay = self.policy.backoff_seconds(attempt, self.rng) if will_retry and sleep else 0.0
+        severity = Severity.WARNING if will_retry else Severity.FATAL
+        self._alert(failure.failure_class.alert_type, severity, message, failure)
+        self.sink(
+            AttemptFailed(
+                message.message_id,
+                message.kind,
+                attempt,
+                failure,
+                will_retry,
+                delay,
+                self.clock(),
+            )
+        )
+        if will_retry and sleep:
+            self.sleep(delay)
+        return will_retry
+
+    def _give_up(
+        self, message: OutgoingMessage, failure: Failure, attempts: int, started: float
+    ) -> DeliveryOutcome:
+        if failure.retryable:  # the retries ran out
+            self._alert(AlertType.RETRY_LIMIT_EXCEEDED, Severity.FATAL, message, failure)
+        at = self.clock()
+        self.sink(DeliveryGaveUp(message.message_id, message.kind, attempts, failure, at))
+        dead_lettered = False
+        if self.dead_letters is not None:
+            self.dead_letters.add(
+                DeadLetter.from_failure(
+                    message, self.connection_name, failure, attempts, at.isoformat()
+                )
+            )
+            self.sink(DeadLettered(message.message_id, str(self.dead_letters.path)))
+            dead_lettered = True
+        return DeliveryOutcome(
+            message,
+            None,
+            attempts,
+            failure,
+            latency_seconds=time.monotonic() - started,
+            dead_lettered=dead_lettered,
+        )
+
+    def _alert(
+        self, alert_type: AlertType, severity: Severity, message: OutgoingMessage, failure: Failure
+    ) -> None:
+        sample = AlertSample(sent=message.request(), received=_received(failure))
+        alert = self.alerts.record(alert_type, severity, sample, self.clock())
+        self.sink(AlertRaised(alert))

@@ -1,0 +1,114 @@
+"""The seam to AWS: boto3 clients for Firehose and STS built from the settings.
+
+botocore's own retries are off (one HTTP call per attempt) so every attempt is the engine's to
+count, show and back off from.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.client import BaseClient
+from botocore.config import Config
+from pydantic import SecretStr
+
+ClientHook = Callable[[BaseClient], None]
+
+
+@dataclass(frozen=True)
+class BatchEntryResult:
+    """One record's fate inside a PutRecordBatch answer."""
+
+    record_id: str | None
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    region: str
+    endpoint_url: str = ""
+    access_key_id: str = ""
+    secret_access_key: SecretStr = SecretStr("")
+    connect_timeout_seconds: float = 5.0
+    read_timeout_seconds: float = 10.0
+    max_pool_connections: int = 10
+
+
+class FirehoseGateway:
+    """Firehose and STS calls for one connection; safe to share between threads."""
+
+    def __init__(self, config: GatewayConfig, *, client_hooks: Sequence[ClientHook] = ()) -> None:
+        self.config = config
+        self._client_hooks = tuple(client_hooks)
+        self._clients: dict[str, BaseClient] = {}
+        self._lock = threading.Lock()
+
+    def _client(self, service: str) -> BaseClient:
+        with self._lock:
+            client = self._clients.get(service)
+            if client is None:
+                client = self._make_client(service)
+                self._clients[service] = client
+            return client
+
+    def _make_client(self, service: str) -> BaseClient:
+        config = self.config
+        session = boto3.session.Session(
+            aws_access_key_id=config.access_key_id or None,
+            aws_secret_access_key=config.secret_access_key.get_secret_value() or None,
+            region_name=config.region,
+        )
+        client = session.client(
+            service,  # type: ignore[call-overload]
+            endpoint_url=config.endpoint_url or None,
+            config=Config(
+                retries={"total_max_attempts": 1, "mode": "standard"},
+                connect_timeout=config.connect_timeout_seconds,
+                read_timeout=config.read_timeout_seconds,
+                max_pool_connections=config.max_pool_connections,
+            ),
+        )
+        if service == "firehose":
+            for hook in self._client_hooks:
+                hook(client)
+        return client
+
+    def put_record(self, stream_name: str, data: bytes) -> str:
+        """PutRecord; returns the RecordId Firehose gave back."""
+        response = self._client("firehose").put_record(
+            DeliveryStreamName=stream_name, Record={"Data": data}
+        )
+        return str(response["RecordId"])
+
+    def put_record_batch(
+        self, stream_name: str, records: Sequence[bytes]
+    ) -> list[BatchEntryResult]:
+        """PutRecordBatch; one result per record, in order."""
+        response = self._client("firehose").put_record_batch(
+            DeliveryStreamName=stream_name, Records=[{"Data": data} for data in records]
+        )
+        return [
+            BatchEntryResult(
+                record_id=entry.get("RecordId") if not entry.get("ErrorCode") else None,
+                error_code=entry.get("ErrorCode"),
+                error_message=entry.get("ErrorMessage"),
+            )
+            for entry in response["RequestResponses"]
+        ]
+
+    def describe_stream(self, stream_name: str) -> dict[str, Any]:
+        """DescribeDeliveryStream's ``DeliveryStreamDescription``."""
+        response = self._client("firehose").describe_delivery_stream(
+            DeliveryStreamName=stream_name
+        )
+        return dict(response["DeliveryStreamDescription"])
+
+    def caller_identity(self) -> dict[str, str]:
+        """STS GetCallerIdentity: Account, Arn and UserId of the credentials in use."""
+        response = self._client("sts").get_caller_identity()
+        return {key: str(response[key]) for key in ("Account", "Arn", "UserId")}

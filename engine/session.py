@@ -1,0 +1,299 @@
+"""One console session: the settings, the connection in use, its gateway, alerts and journals.
+
+Both fronts (CLI and TUI) drive the engine through this facade, so they do the same verify,
+preview and send. The embedded sandbox (and moto with it) is imported only when used.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pydantic import SecretStr
+
+from engine.alerts import Alert, AlertBoard, alert_document
+from engine.burst import send_messages
+from engine.dead_letters import DeadLetter, DeadLetterJournal
+from engine.delivery import Deliverer, DeliveryOutcome, RetryPolicy
+from engine.events import EventSink, ignore_events
+from engine.gateway import ClientHook, FirehoseGateway, GatewayConfig
+from engine.records import (
+    Action,
+    OutgoingMessage,
+    RecordContext,
+    build_messages,
+    synthetic_user,
+    test_user_from_settings,
+    test_user_messages,
+)
+from engine.settings import ConnectionSettings, Settings
+from engine.settings_file import LoadedSettings
+from engine.verification import VerificationReport, verify_connection
+
+if TYPE_CHECKING:
+    from engine.sandbox import DeliveredRecord, EmbeddedSandbox
+
+
+@dataclass(frozen=True)
+class SendReport:
+    """The honest tally of a send: a record is delivered only when a RecordId came back."""
+
+    requested: int
+    outcomes: tuple[DeliveryOutcome, ...]
+    alerts: tuple[Alert, ...] = field(default=())
+    elapsed_seconds: float = 0.0
+
+    @property
+    def delivered(self) -> int:
+        return sum(1 for outcome in self.outcomes if outcome.delivered)
+
+    @property
+    def skipped(self) -> int:
+        return sum(1 for outcome in self.outcomes if outcome.skipped)
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for o in self.outcomes if not o.delivered and not o.skipped)
+
+    @property
+    def dead_lettered(self) -> int:
+        return sum(1 for outcome in self.outcomes if outcome.dead_lettered)
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "requested": self.requested,
+            "delivered": self.delivered,
+            "failed": self.failed,
+            "skipped": self.skipped,
+            "dead_lettered": self.dead_lettered,
+            "elapsed_seconds": round(self.elapsed_seconds, 3),
+            "records": [
+                {
+                    "message_id": o.message.message_id,
+                    "kind": o.message.kind.value,
+                    "record_id": o.record_id,
+                    "attempts": o.attempts,
+                    "latency_seconds": round(o.latency_seconds, 4),
+                    "skip_reason": o.message.skip_reason if o.skipped else None,
+                    "error": o.failure.describe() if o.failure else None,
+                }
+                for o in self.outcomes
+            ],
+            "alerts": [alert_document(alert) for alert in self.alerts],
+        }
+
+
+class ConsoleSession:
+    """Everything one run of the console works with. Call ``close`` when done."""
+
+    def __init__(
+        self,
+        loaded: LoadedSettings,
+        *,
+        connection_name: str | None = None,
+        use_sandbox: bool = False,
+        sink: EventSink = ignore_events,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.loaded = loaded
+        self.settings: Settings = loaded.settings
+        self.connection_name = self.settings.connection_name(connection_name)
+        self.uses_sandbox = use_sandbox or not loaded.exists
+        self.sink = sink
+        self.alerts = AlertBoard()
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._clock = clock
+        self._sandbox: EmbeddedSandbox | None = None
+        self._gateway: FirehoseGateway | None = None
+
+    # -- what is in use ------------------------------------------------------------------
+
+    @property
+    def connection(self) -> ConnectionSettings:
+        return self.settings.connections[self.connection_name]
+
+    @property
+    def stream_name(self) -> str:
+        return self.connection.delivery_stream_name
+
+    def describe_target(self) -> str:
+        where = "embedded sandbox" if self.uses_sandbox else (
+            self.connection.endpoint_url or "AWS"
+        )
+        return (
+            f"connection {self.connection_name}: stream {self.stream_name} "
+            f"in {self.connection.region} ({where})"
+        )
+
+    def sandbox(self) -> EmbeddedSandbox:
+        """The embedded sandbox, started on first use (sandbox sessions only)."""
+        if not self.uses_sandbox:
+            raise RuntimeError("this session is not running on the embedded sandbox")
+        if self._sandbox is None:
+            from engine.sandbox import EmbeddedSandbox
+
+            sandbox = EmbeddedSandbox(self.stream_name, self.connection.region)
+            sandbox.start()
+            self._sandbox = sandbox
+        return self._sandbox
+
+    def gateway(self) -> FirehoseGateway:
+        if self._gateway is None:
+            self._gateway = FirehoseGateway(self._gateway_config(), client_hooks=self._hooks())
+        return self._gateway
+
+    def _gateway_config(self) -> GatewayConfig:
+        delivery = self.settings.delivery
+        common: dict[str, Any] = {
+            "region": self.connection.region,
+            "connect_timeout_seconds": delivery.connect_timeout_seconds,
+            "read_timeout_seconds": delivery.read_timeout_seconds,
+            "max_pool_connections": max(10, delivery.concurrency * 2),
+        }
+        if self.uses_sandbox:
+            sandbox = self.sandbox()
+            return GatewayConfig(
+                endpoint_url=sandbox.endpoint_url,
+                access_key_id=sandbox.ACCESS_KEY_ID,
+                secret_access_key=SecretStr(sandbox.SECRET_ACCESS_KEY),
+                **common,
+            )
+        account = self.settings.account
+        return GatewayConfig(
+            endpoint_url=self.connection.endpoint_url,
+            access_key_id=account.access_key_id,
+            secret_access_key=account.secret_access_key,
+            **common,
+        )
+
+    def _hooks(self) -> Sequence[ClientHook]:
+        chaos = self.settings.sandbox
+        if not self.uses_sandbox or chaos.failure_rate <= 0:
+            return ()  # chaos never applies outside the sandbox
+        from engine.chaos import ChaosPlan, install_chaos
+
+        plan = ChaosPlan(chaos.failure_rate, tuple(chaos.failures), chaos.seed)
+        rng = random.Random(chaos.seed) if chaos.seed is not None else None
+        return (lambda client: install_chaos(client, plan, rng),)
+
+    def dead_letter_journal(self) -> DeadLetterJournal:
+        name = f"{self.connection_name}.sandbox" if self.uses_sandbox else self.connection_name
+        return DeadLetterJournal.for_connection(self.settings.delivery, name)
+
+    def deliverer(self) -> Deliverer:
+        return Deliverer(
+            self.gateway(),
+            RetryPolicy.from_settings(self.settings.delivery),
+            connection_name=self.connection_name,
+            alerts=self.alerts,
+            sink=self.sink,
+            dead_letters=self.dead_letter_journal(),
+            sleep=self._sleep,
+            rng=self._rng,
+        )
+
+    # -- the actions ---------------------------------------------------------------------
+
+    def verify(self) -> VerificationReport:
+        """The SPEC §4 checklist against the connection's stream (nothing is sent)."""
+        return verify_connection(
+            self.gateway(),
+            stream_name=self.stream_name,
+            region=self.connection.region,
+            settings_detail=self.describe_target(),
+        )
+
+    def preview(self, action: Action) -> list[OutgoingMessage]:
+        """The records ``action`` would send for the test user; nothing is sent."""
+        return test_user_messages(
+            self.settings,
+            action,
+            timestamp=int(self._clock()),
+            connection_name=self.connection_name,
+        )
+
+    def burst_messages(self, action: Action, count: int) -> list[OutgoingMessage]:
+        """The records of ``count`` repetitions of ``action``: the test user once, or ``count``
+        distinct synthetic users derived from it."""
+        if count <= 1:
+            return self.preview(action)
+        context = RecordContext.from_settings(self.settings, self.connection_name)
+        base = test_user_from_settings(self.settings)
+        changed = test_user_from_settings(self.settings, new_identities=True)
+        timestamp = int(self._clock())
+        messages: list[OutgoingMessage] = []
+        for index in range(1, count + 1):
+            messages.extend(
+                build_messages(
+                    action,
+                    context,
+                    synthetic_user(base, index),
+                    timestamp=timestamp,
+                    new_user=synthetic_user(changed, index),
+                )
+            )
+        return messages
+
+    def send(
+        self,
+        action: Action,
+        *,
+        count: int = 1,
+        rate: float | None = None,
+        batch: bool = False,
+    ) -> SendReport:
+        """Send ``count`` repetitions of ``action`` and report what really arrived."""
+        return self.send_messages(self.burst_messages(action, count), rate=rate, batch=batch)
+
+    def send_messages(
+        self, messages: Sequence[OutgoingMessage], *, rate: float | None = None, batch: bool = False
+    ) -> SendReport:
+        started = time.monotonic()
+        delivery = self.settings.delivery
+        outcomes = send_messages(
+            self.deliverer(),
+            messages,
+            concurrency=delivery.concurrency,
+            batch=batch,
+            batch_size=delivery.batch_size,
+            rate=rate,
+        )
+        return SendReport(
+            requested=len(messages),
+            outcomes=tuple(outcomes),
+            alerts=tuple(self.alerts.alerts()),
+            elapsed_seconds=time.monotonic() - started,
+        )
+
+    def dead_letters(self) -> list[DeadLetter]:
+        return self.dead_letter_journal().entries()
+
+    def replay_dead_letters(self) -> SendReport:
+        """Send every dead letter again, byte for byte; the delivered ones leave the journal."""
+        journal = self.dead_letter_journal()
+        letters = journal.entries()
+        messages = [letter.to_message() for letter in letters]
+        # Replayed messages that fail again are re-journaled under the same id (latest wins).
+        report = self.send_messages(messages)
+        journal.remove({o.message.message_id for o in report.outcomes if o.delivered})
+        return report
+
+    def delivered_records(self) -> list[DeliveredRecord]:
+        """What reached the sandbox's S3 destination for this stream, newest first."""
+        return self.sandbox().delivered_records(self.stream_name)
+
+    def close(self) -> None:
+        if self._sandbox is not None:
+            self._sandbox.stop()
+            self._sandbox = None
+        self._gateway = None
