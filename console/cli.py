@@ -150,13 +150,17 @@ def _run_session_command(arguments: argparse.Namespace) -> int:
             messages = session.burst_messages(action, arguments.count)
             if progress:
                 progress.start(len(messages))
-            send_report = session.send_messages(messages, rate=arguments.rate, batch=arguments.batch)
+            send_report = session.send_messages(
+                messages, rate=arguments.rate, batch=arguments.batch
+            )
             if progress:
                 progress.finish()
             if as_json:
                 _print_json(send_report.document())
             else:
-                print(cli_output.render_send_report(send_report, session.dead_letter_journal().path))
+                print(
+                    cli_output.render_send_report(send_report, session.dead_letter_journal().path)
+                )
             return EXIT_OK if send_report.delivered == send_report.requested else EXIT_FAILED
         if arguments.what == "list":
             letters = session.dead_letters()

@@ -49,7 +49,13 @@ def render_verification(report: VerificationReport) -> str:
         if check.fix and check.status is not CheckStatus.PASS:
             lines.append(f"       fix: {check.fix}")
     verdict = "verified" if report.ok else "NOT verified: fix the failing lines above"
-    lines += ["", f"Result: {verdict}", "", "IAM policy for the IAM user:", policy_text(report.policy)]
+    lines += [
+        "",
+        f"Result: {verdict}",
+        "",
+        "IAM policy for the IAM user:",
+        policy_text(report.policy),
+    ]
     lines += ["", *(f"Note: {note}" for note in report.notes)]
     return "\n".join(lines)
 

@@ -50,7 +50,9 @@ class AlertBoard:
             if current is None:
                 alert = Alert(alert_type, severity, 1, at, at, sample)
             else:
-                worst = Severity.FATAL if Severity.FATAL in (current.severity, severity) else severity
+                worst = (
+                    Severity.FATAL if Severity.FATAL in (current.severity, severity) else severity
+                )
                 alert = replace(
                     current, severity=worst, count=current.count + 1, last_seen=at, sample=sample
                 )

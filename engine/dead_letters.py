@@ -113,5 +113,7 @@ class DeadLetterJournal:
         """Drop the given messages (once delivered) from the journal."""
         if not message_ids:
             return
-        kept = [letter.document() for letter in self.entries() if letter.message_id not in message_ids]
+        kept = [
+            letter.document() for letter in self.entries() if letter.message_id not in message_ids
+        ]
         rewrite_json_lines(self.path, kept)

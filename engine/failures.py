@@ -163,7 +163,9 @@ def classify_code(code: str, message: str = "", http_status: int | None = None) 
     failure_class = _CODES.get(code)
     if failure_class is None:
         is_server_side = http_status is None or http_status >= 500
-        failure_class = FailureClass.SERVER_ERROR if is_server_side else FailureClass.INVALID_REQUEST
+        failure_class = (
+            FailureClass.SERVER_ERROR if is_server_side else FailureClass.INVALID_REQUEST
+        )
     return Failure(failure_class, code, message, http_status)
 
 
@@ -176,9 +178,7 @@ def classify(error: BaseException) -> Failure:
     name = type(error).__name__
     if isinstance(error, ReadTimeoutError | ConnectTimeoutError):
         return Failure(FailureClass.TIMEOUT, name, str(error))
-    if isinstance(
-        error, EndpointConnectionError | ConnectionClosedError | BotocoreConnectionError
-    ):
+    if isinstance(error, EndpointConnectionError | ConnectionClosedError | BotocoreConnectionError):
         return Failure(FailureClass.CONNECTION, name, str(error))
     if isinstance(error, NoCredentialsError | PartialCredentialsError):
         return Failure(FailureClass.CREDENTIALS, name, str(error))

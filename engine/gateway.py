@@ -103,9 +103,7 @@ class FirehoseGateway:
 
     def describe_stream(self, stream_name: str) -> dict[str, Any]:
         """DescribeDeliveryStream's ``DeliveryStreamDescription``."""
-        response = self._client("firehose").describe_delivery_stream(
-            DeliveryStreamName=stream_name
-        )
+        response = self._client("firehose").describe_delivery_stream(DeliveryStreamName=stream_name)
         return dict(response["DeliveryStreamDescription"])
 
     def caller_identity(self) -> dict[str, str]:

@@ -36,10 +36,7 @@ IDENTITIES: tuple[Identity, ...] = (
     Identity("Microsoft ID", "MicrosoftId", _U),
     Identity("mParticle ID (MPID)", "MPID", _U),
     Identity("Other", "Other", _U, inferred=False),
-    *(
-        Identity(f"Other {n}", f"Other{n}", _U, inferred=(n != 3))
-        for n in range(2, 11)
-    ),
+    *(Identity(f"Other {n}", f"Other{n}", _U, inferred=(n != 3)) for n in range(2, 11)),
     Identity("Twitter ID", "TwitterId", _U),
     Identity("Yahoo ID", "YahooId", _U),
     Identity("Android ID", "AndroidDeviceId", _D),

@@ -127,9 +127,7 @@ class ConsoleSession:
         return self.connection.delivery_stream_name
 
     def describe_target(self) -> str:
-        where = "embedded sandbox" if self.uses_sandbox else (
-            self.connection.endpoint_url or "AWS"
-        )
+        where = "embedded sandbox" if self.uses_sandbox else (self.connection.endpoint_url or "AWS")
         return (
             f"connection {self.connection_name}: stream {self.stream_name} "
             f"in {self.connection.region} ({where})"

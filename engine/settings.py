@@ -189,7 +189,7 @@ def _canonical_identities(values: dict[str, str]) -> dict[str, str]:
         if identity.json_key == MPID_KEY:
             raise settings_problem(
                 "the MPID goes in test_user.mpid, not among the identities",
-                "move it to mpid = \"…\"",
+                'move it to mpid = "…"',
             )
         canonical[identity.json_key] = str(value)
     return canonical

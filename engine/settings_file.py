@@ -102,7 +102,7 @@ _TYPE_FIXES = {
     "bool_type": "write true or false, without quotes",
     "string_type": 'write text in quotes, e.g. "value"',
     "list_type": 'write a list, e.g. ["a", "b"]',
-    "dict_type": "make it a table: [name] or { key = \"value\" }",
+    "dict_type": 'make it a table: [name] or { key = "value" }',
     "model_type": "make it a table: [name]",
     "model_attributes_type": "make it a table: [name]",
 }
@@ -119,8 +119,10 @@ def _problem_from_error(error: Any, source: str) -> SettingsProblem:
     if kind == "extra_forbidden":
         model = _model_at(loc[:-1])
         known = ", ".join(model.model_fields) if model else ""
-        fix = f"remove it or correct its spelling (known keys here: {known})" if known else (
-            "remove it or correct its spelling"
+        fix = (
+            f"remove it or correct its spelling (known keys here: {known})"
+            if known
+            else ("remove it or correct its spelling")
         )
         return SettingsProblem(where, key, "unknown key", fix)
     if kind == "missing":
@@ -168,6 +170,21 @@ def load_settings(path: Path) -> LoadedSettings:
     if path.exists():
         document = read_document(path)
         mtime: int | None = path.stat().st_mtime_ns
+        connections_from_env = any(
+            name.upper().startswith(ENV_PREFIX + "CONNECTIONS") for name in os.environ
+        )
+        if not document.get("connections") and not connections_from_env:
+            # The built-in example connection only stands in when there is no file at all.
+            raise SettingsError(
+                [
+                    SettingsProblem(
+                        str(path),
+                        "connections",
+                        "no connection is defined",
+                        'add a table like [connections.travel] with delivery_stream_name = "…"',
+                    )
+                ]
+            )
     else:
         document, mtime = {}, None
     settings = settings_from_document(document, str(path))
@@ -225,7 +242,9 @@ def write_atomically(path: Path, text: str, *, private: bool) -> None:
         os.close(directory)
 
 
-def save_settings(settings: Settings, loaded: LoadedSettings, *, force: bool = False) -> LoadedSettings:
+def save_settings(
+    settings: Settings, loaded: LoadedSettings, *, force: bool = False
+) -> LoadedSettings:
     """Save ``settings`` over ``loaded.path`` atomically; returns what is now on disk.
 
     Refuses (SettingsError) to overwrite a malformed file, and (SettingsChangedOnDisk) a file

@@ -54,10 +54,12 @@ def _section(title: str, model: BaseModel, doc: str | None = None) -> str:
 
 def render_example_settings() -> str:
     """The commented example settings file (the seed's example connection, audience and user)."""
-    defaults = Settings.model_construct(**{
-        name: field.get_default(call_default_factory=True)
-        for name, field in Settings.model_fields.items()
-    })
+    defaults = Settings.model_construct(
+        **{
+            name: field.get_default(call_default_factory=True)
+            for name, field in Settings.model_fields.items()
+        }
+    )
     name, connection = next(iter(defaults.connections.items()))
     assert isinstance(connection, ConnectionSettings)
     identity_keys = ", ".join(identity.json_key for identity in IDENTITIES)

@@ -141,7 +141,9 @@ def _encryption_summary(description: dict[str, Any]) -> Check:
         "encryption",
         CheckStatus.WARN if status == "DISABLED" else CheckStatus.PASS,
         f"server-side encryption {status.lower()}",
-        "optional: enable SSE on the stream to encrypt data at rest" if status == "DISABLED" else "",
+        "optional: enable SSE on the stream to encrypt data at rest"
+        if status == "DISABLED"
+        else "",
     )
 
 
@@ -160,12 +162,19 @@ def verify_connection(
     except Exception as error:
         failure = classify(error)
         checks.append(
-            Check("credentials resolve", CheckStatus.FAIL, failure.describe(), failure.fix)
+            Check(
+                "credentials resolve",
+                CheckStatus.FAIL,
+                failure.describe(),
+                failure.failure_class.fix,
+            )
         )
     else:
         account_id = identity["Account"]
         checks.append(
-            Check("credentials resolve", CheckStatus.PASS, f"account {account_id}, {identity['Arn']}")
+            Check(
+                "credentials resolve", CheckStatus.PASS, f"account {account_id}, {identity['Arn']}"
+            )
         )
 
     policy = filled_policy(region, account_id, stream_name)
@@ -173,7 +182,7 @@ def verify_connection(
         description = inspector.describe_stream(stream_name)
     except Exception as error:
         failure = classify(error)
-        fix = failure.fix
+        fix = failure.failure_class.fix
         if failure.failure_class is FailureClass.NOT_FOUND:
             fix = f"create stream {stream_name!r} in {region}, or fix delivery_stream_name / region"
         elif failure.failure_class is FailureClass.ACCESS_DENIED:

@@ -1,0 +1,254 @@
+"""Every console action in one table: its key binding (shown in the footer) and its command
+palette entry ("Group: Title") both come from here, so the two can never disagree."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING
+
+from textual.binding import Binding
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+if TYPE_CHECKING:
+    from console.app import FirehoseConsoleApp
+
+# The tabs, in the order they appear; ids are the TabPane ids.
+TABS: tuple[tuple[str, str], ...] = (
+    ("settings", "Settings"),
+    ("preview", "Preview"),
+    ("send", "Send"),
+    ("alerts", "Alerts"),
+    ("verify", "Verify"),
+    ("delivered", "Delivered"),
+)
+
+
+@dataclass(frozen=True)
+class ConsoleAction:
+    """One thing the user can do, as a key binding and as a command palette entry."""
+
+    group: str  # the palette group, e.g. "Send"
+    title: str  # the palette title, e.g. "Send add"
+    action: str  # the Textual action string run on the app, e.g. "send('add')"
+    key: str  # the default key (remappable through the binding id)
+    footer: str  # the short label the footer shows
+    binding_id: str  # stable id for keymaps, e.g. "send.add"
+    help: str  # one line shown in the palette and as the footer tooltip
+    tab: str | None = None  # the tab whose footer shows it (and where its key works)
+    show: bool = True  # shown in the footer
+    priority: bool = False  # checked before the focused widget sees the key
+
+    @property
+    def palette_text(self) -> str:
+        return f"{self.group}: {self.title}"
+
+    def binding(self) -> Binding:
+        return Binding(
+            self.key,
+            self.action,
+            self.footer,
+            show=self.show,
+            priority=self.priority,
+            tooltip=self.help,
+            id=self.binding_id,
+        )
+
+
+def _tab_actions() -> tuple[ConsoleAction, ...]:
+    return tuple(
+        ConsoleAction(
+            "Go to",
+            f"{title} tab",
+            f"show_tab('{tab_id}')",
+            f"f{number}",
+            title,
+            f"tab.{tab_id}",
+            f"Show the {title} tab",
+            show=False,
+        )
+        for number, (tab_id, title) in enumerate(TABS, start=1)
+    )
+
+
+def _message_actions(verb: str, tab: str, help_verb: str) -> tuple[ConsoleAction, ...]:
+    keys = (("add", "a", "Add"), ("remove", "r", "Remove"), ("delete", "d", "Delete"))
+    actions = [
+        ConsoleAction(
+            verb.title(),
+            f"{verb.title()} {name}",
+            f"{verb}('{name}')",
+            key,
+            footer,
+            f"{verb}.{name}",
+            f"{help_verb} the {name} message for the test user",
+            tab=tab,
+        )
+        for name, key, footer in keys
+    ]
+    actions.append(
+        ConsoleAction(
+            verb.title(),
+            f"{verb.title()} identity change",
+            f"{verb}('identity-change')",
+            "i",
+            "Id change",
+            f"{verb}.identity-change",
+            f"{help_verb} the identity-change messages for the test user",
+            tab=tab,
+        )
+    )
+    return tuple(actions)
+
+
+CONSOLE_ACTIONS: tuple[ConsoleAction, ...] = (
+    ConsoleAction(
+        "Settings",
+        "Save settings",
+        "save_settings",
+        "ctrl+s",
+        "Save",
+        "settings.save",
+        "Validate and save the settings file (atomically)",
+        priority=True,
+    ),
+    ConsoleAction(
+        "Verify",
+        "Verify connection",
+        "verify",
+        "ctrl+r",
+        "Verify",
+        "verify.run",
+        "Check the credentials, the stream and its type; fill in the IAM policy",
+    ),
+    ConsoleAction(
+        "Settings",
+        "Reveal or hide the secret access key",
+        "toggle_secret",
+        "ctrl+t",
+        "Reveal",
+        "settings.reveal-secret",
+        "Show or mask the secret access key in the form",
+        tab="settings",
+    ),
+    ConsoleAction(
+        "Settings",
+        "Switch connection",
+        "switch_connection",
+        "ctrl+o",
+        "Connection",
+        "settings.switch-connection",
+        "Work on another connection of the settings file",
+        tab="settings",
+    ),
+    ConsoleAction(
+        "Settings",
+        "Add connection",
+        "add_connection",
+        "ctrl+n",
+        "New",
+        "settings.add-connection",
+        "Add a connection (audience → stream) to the settings",
+        tab="settings",
+    ),
+    *_message_actions("preview", "preview", "Show"),
+    *_message_actions("send", "send", "Send"),
+    ConsoleAction(
+        "Send",
+        "Send burst",
+        "send_burst",
+        "b",
+        "Burst",
+        "send.burst",
+        "Send the count of distinct users given on the Send tab, then stop",
+        tab="send",
+    ),
+    ConsoleAction(
+        "Alerts",
+        "Replay dead letters",
+        "replay_dead_letters",
+        "p",
+        "Replay",
+        "alerts.replay",
+        "Send every dead letter again, byte for byte",
+        tab="alerts",
+    ),
+    ConsoleAction(
+        "Alerts",
+        "Clear alerts and attempt log",
+        "clear_alerts",
+        "x",
+        "Clear",
+        "alerts.clear",
+        "Forget the alerts seen so far and empty the attempt log",
+        tab="alerts",
+    ),
+    ConsoleAction(
+        "Verify",
+        "Copy IAM policy",
+        "copy_policy",
+        "c",
+        "Copy policy",
+        "verify.copy-policy",
+        "Copy the filled-in IAM policy to the clipboard",
+        tab="verify",
+    ),
+    ConsoleAction(
+        "Delivered",
+        "Refresh delivered records",
+        "refresh_delivered",
+        "r",
+        "Refresh",
+        "delivered.refresh",
+        "Read again what reached the sandbox's S3 destination",
+        tab="delivered",
+    ),
+    *_tab_actions(),
+    ConsoleAction(
+        "Console", "Quit", "quit", "ctrl+q", "Quit", "app.quit", "Quit (asks first if unsaved)",
+        priority=True,
+    ),
+)
+
+# The tab an action belongs to, by action name (the part before any parameters).
+ACTION_TABS: dict[str, str | None] = {
+    action.action.split("(")[0]: action.tab for action in CONSOLE_ACTIONS
+}
+
+
+def console_bindings() -> list[Binding]:
+    """The app's key bindings, every one with an id so users can remap it."""
+    return [action.binding() for action in CONSOLE_ACTIONS]
+
+
+class ConsoleCommands(Provider):
+    """Lists every console action in the command palette as "Group: Title"."""
+
+    @property
+    def console(self) -> FirehoseConsoleApp:
+        return self.app  # type: ignore[return-value]
+
+    def _help(self, action: ConsoleAction) -> str:
+        key = self.console.key_for(action)
+        return f"{action.help} — key {key}" if key else action.help
+
+    async def discover(self) -> Hits:
+        for action in CONSOLE_ACTIONS:
+            yield DiscoveryHit(
+                action.palette_text,
+                partial(self.console.perform, action),
+                help=self._help(action),
+            )
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for action in CONSOLE_ACTIONS:
+            score = matcher.match(action.palette_text)
+            if score > 0:
+                yield Hit(
+                    score,
+                    matcher.highlight(action.palette_text),
+                    partial(self.console.perform, action),
+                    text=action.palette_text,
+                    help=self._help(action),
+                )

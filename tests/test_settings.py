@@ -1,0 +1,174 @@
+"""Settings: every kind of bad file is named with its key and fix; saves are atomic and safe."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from engine.settings import Settings
+from engine.settings_file import (
+    SettingsChangedOnDisk,
+    SettingsError,
+    load_settings,
+    save_settings,
+)
+from engine.settings_template import render_example_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+GOOD = """
+[account]
+access_key_id = "AKIAIOSFODNN7EXAMPLE"
+secret_access_key = "file-secret-value"
+
+[connections.travel]
+delivery_stream_name = "mPTravelAudiences"
+region = "eu-west-1"
+identities_to_exclude = ["Other3"]
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "settings.toml"
+    path.write_text(text)
+    return path
+
+
+def problems_of(path: Path) -> list[str]:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(path)
+    return [str(problem) for problem in caught.value.problems]
+
+
+def test_example_file_is_the_rendered_template_and_loads() -> None:
+    example = ROOT / "settings.example.toml"
+    assert example.read_text() == render_example_settings()
+    loaded = load_settings(example)
+    assert loaded.settings.connections["travel"].delivery_stream_name == "mPTravelAudiences"
+
+
+def test_missing_file_gives_the_defaults() -> None:
+    loaded = load_settings(Path("/nonexistent/settings.toml"))
+    assert not loaded.exists
+    assert loaded.settings.connection_name() == "travel"
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "words"),
+    [
+        ("[account\n", "", "not valid TOML"),
+        ("[account]\ncolour = 1\n" + GOOD.split("[account]")[1], "account.colour", "unknown key"),
+        (
+            GOOD + "send_anonymous_users = 3\n",
+            "connections.travel.send_anonymous_users",
+            "true or false",
+        ),
+        (GOOD.replace('"eu-west-1"', '"us-moon-1"'), "connections.travel.region", "not a region"),
+        (GOOD.replace('"mPTravelAudiences"', '"bad name!"'), "delivery_stream_name", "not a valid"),
+        (
+            GOOD.replace('["Other3"]', '["Nope"]'),
+            "identities_to_exclude",
+            "'Nope' is not an identity",
+        ),
+        ("[account]\n", "connections", "no connection is defined"),
+        (GOOD + "[delivery]\nmax_attempts = 0\n", "delivery.max_attempts", "greater than or equal"),
+        (
+            GOOD.replace('access_key_id = "AKIAIOSFODNN7EXAMPLE"', ""),
+            "account",
+            "access_key_id is empty",
+        ),
+        (GOOD + '[test_user]\nidentities = { Shoe = "x" }\n', "test_user.identities", "'Shoe'"),
+        (GOOD + '[sandbox]\nfailures = ["gremlins"]\n', "sandbox.failures", "gremlins"),
+    ],
+)
+def test_bad_settings_name_the_file_key_and_fix(
+    tmp_path: Path, text: str, key: str, words: str
+) -> None:
+    path = write(tmp_path, text)
+    problems = problems_of(path)
+    joined = "\n".join(problems)
+    assert str(path) in joined
+    assert key in joined
+    assert words in joined
+    assert "Fix:" in joined
+    assert "file-secret-value" not in joined
+
+
+def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path, GOOD)
+    monkeypatch.setenv("FIREHOSE_CONSOLE_CONNECTIONS__TRAVEL__REGION", "us-west-2")
+    monkeypatch.setenv("FIREHOSE_CONSOLE_DELIVERY__MAX_ATTEMPTS", "9")
+    settings = load_settings(path).settings
+    assert settings.connections["travel"].region == "us-west-2"
+    assert settings.delivery.max_attempts == 9
+
+
+def test_bad_environment_value_names_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, GOOD)
+    monkeypatch.setenv("FIREHOSE_CONSOLE_DELIVERY__MAX_ATTEMPTS", "many")
+    assert "FIREHOSE_CONSOLE_DELIVERY__MAX_ATTEMPTS" in "\n".join(problems_of(path))
+
+
+def test_save_round_trips_and_keeps_a_backup(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD)
+    loaded = load_settings(path)
+    changed = loaded.settings.model_copy(deep=True)
+    changed.connections["travel"].region = "us-east-2"
+    saved = save_settings(changed, loaded)
+    again = load_settings(path)
+    assert again.settings == changed
+    assert (tmp_path / "settings.toml.bak").read_text() == GOOD
+    assert saved.loaded_mtime_ns == path.stat().st_mtime_ns
+
+
+def test_file_with_a_secret_is_written_0600(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD)
+    os.chmod(path, 0o644)
+    loaded = load_settings(path)
+    save_settings(loaded.settings, loaded)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "settings.toml.bak").stat().st_mode) == 0o600
+
+
+def test_secret_from_environment_is_never_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, GOOD)
+    monkeypatch.setenv("FIREHOSE_CONSOLE_ACCOUNT__SECRET_ACCESS_KEY", "env-canary-secret")
+    loaded = load_settings(path)
+    assert loaded.settings.account.secret_access_key.get_secret_value() == "env-canary-secret"
+    save_settings(loaded.settings, loaded)
+    text = path.read_text()
+    assert "env-canary-secret" not in text
+    assert "file-secret-value" in text
+
+
+def test_malformed_file_is_never_overwritten(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD)
+    loaded = load_settings(path)
+    path.write_text("[account\n")
+    with pytest.raises(SettingsError):
+        save_settings(loaded.settings, loaded, force=True)
+    assert path.read_text() == "[account\n"
+
+
+def test_file_changed_on_disk_is_not_overwritten_without_force(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD)
+    loaded = load_settings(path)
+    path.write_text(GOOD + "\n# edited elsewhere\n")
+    os.utime(path, ns=(1, 1))
+    with pytest.raises(SettingsChangedOnDisk):
+        save_settings(loaded.settings, loaded)
+    save_settings(loaded.settings, loaded, force=True)
+    assert "edited elsewhere" not in path.read_text()
+
+
+def test_secret_is_masked_in_reprs() -> None:
+    settings = Settings(
+        account={"access_key_id": "AKIAIOSFODNN7EXAMPLE", "secret_access_key": "canary-xyz"}
+    )
+    assert "canary-xyz" not in repr(settings) and "canary-xyz" not in str(settings)
