@@ -17,6 +17,8 @@ from botocore.config import Config
 from pydantic import SecretStr
 
 ClientHook = Callable[[BaseClient], None]
+# Builds a client for a service with the given botocore Config (the sandbox supplies its own).
+ClientFactory = Callable[[str, Config], BaseClient]
 
 
 @dataclass(frozen=True)
@@ -42,9 +44,16 @@ class GatewayConfig:
 class FirehoseGateway:
     """Firehose and STS calls for one connection; safe to share between threads."""
 
-    def __init__(self, config: GatewayConfig, *, client_hooks: Sequence[ClientHook] = ()) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        *,
+        client_hooks: Sequence[ClientHook] = (),
+        client_factory: ClientFactory | None = None,
+    ) -> None:
         self.config = config
         self._client_hooks = tuple(client_hooks)
+        self._client_factory = client_factory or self._aws_client
         self._clients: dict[str, BaseClient] = {}
         self._lock = threading.Lock()
 
@@ -58,24 +67,31 @@ class FirehoseGateway:
 
     def _make_client(self, service: str) -> BaseClient:
         config = self.config
+        botocore_config = Config(
+            retries={"total_max_attempts": 1, "mode": "standard"},
+            connect_timeout=config.connect_timeout_seconds,
+            read_timeout=config.read_timeout_seconds,
+            max_pool_connections=config.max_pool_connections,
+        )
+        client = self._client_factory(service, botocore_config)
+        if service == "firehose":
+            for hook in self._client_hooks:
+                hook(client)
+        return client
+
+    def _aws_client(self, service: str, botocore_config: Config) -> BaseClient:
+        """A client from the settings' keys, or the standard credential chain when none."""
+        config = self.config
         session = boto3.session.Session(
             aws_access_key_id=config.access_key_id or None,
             aws_secret_access_key=config.secret_access_key.get_secret_value() or None,
             region_name=config.region,
         )
-        client = session.client(
+        client: BaseClient = session.client(
             service,  # type: ignore[call-overload]
             endpoint_url=config.endpoint_url or None,
-            config=Config(
-                retries={"total_max_attempts": 1, "mode": "standard"},
-                connect_timeout=config.connect_timeout_seconds,
-                read_timeout=config.read_timeout_seconds,
-                max_pool_connections=config.max_pool_connections,
-            ),
+            config=botocore_config,
         )
-        if service == "firehose":
-            for hook in self._client_hooks:
-                hook(client)
         return client
 
     def put_record(self, stream_name: str, data: bytes) -> str:

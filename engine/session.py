@@ -12,8 +12,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pydantic import SecretStr
-
 from engine.alerts import Alert, AlertBoard, alert_document
 from engine.burst import send_messages
 from engine.dead_letters import DeadLetter, DeadLetterJournal
@@ -147,7 +145,11 @@ class ConsoleSession:
 
     def gateway(self) -> FirehoseGateway:
         if self._gateway is None:
-            self._gateway = FirehoseGateway(self._gateway_config(), client_hooks=self._hooks())
+            self._gateway = FirehoseGateway(
+                self._gateway_config(),
+                client_hooks=self._hooks(),
+                client_factory=self.sandbox().client if self.uses_sandbox else None,
+            )
         return self._gateway
 
     def _gateway_config(self) -> GatewayConfig:
@@ -158,14 +160,8 @@ class ConsoleSession:
             "read_timeout_seconds": delivery.read_timeout_seconds,
             "max_pool_connections": max(10, delivery.concurrency * 2),
         }
-        if self.uses_sandbox:
-            sandbox = self.sandbox()
-            return GatewayConfig(
-                endpoint_url=sandbox.endpoint_url,
-                access_key_id=sandbox.ACCESS_KEY_ID,
-                secret_access_key=SecretStr(sandbox.SECRET_ACCESS_KEY),
-                **common,
-            )
+        if self.uses_sandbox:  # the sandbox's own clients: its endpoint and throwaway keys
+            return GatewayConfig(**common)
         account = self.settings.account
         return GatewayConfig(
             endpoint_url=self.connection.endpoint_url,

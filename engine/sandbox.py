@@ -1,0 +1,383 @@
+"""The embedded sandbox (SPEC §6): moto's server in this process, standing in for Firehose and S3.
+
+Without a settings file or AWS access the console still does its whole job against it. moto
+writes every PutRecord / PutRecordBatch synchronously into the destination bucket, one S3 object
+per call, so what arrived can be read back at once (a real stream buffers for minutes).
+
+moto is imported only when a sandbox starts, so the engine stays quick to import.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import boto3
+    from botocore.client import BaseClient
+    from botocore.config import Config
+
+MOTO_DEFAULT_ACCOUNT_ID = "123456789012"
+SANDBOX_ROLE_NAME = "firehose-console-sandbox"
+# As a fresh console stream would be set up; verification shows them as the delivery delay.
+SANDBOX_BUFFERING_HINTS = {"SizeInMBs": 5, "IntervalInSeconds": 300}
+
+# The loggers moto's server writes to: werkzeug logs every request, and Flask hangs a stderr
+# handler on "moto" (its app's name) unless one is there already.
+_SERVER_LOGGERS = ("werkzeug", "moto")
+
+
+@dataclass(frozen=True)
+class DeliveredRecord:
+    """One record as it landed in the sandbox's bucket."""
+
+    object_key: str  # the S3 object it was found in
+    last_modified: datetime  # of that object (UTC)
+    data: bytes  # the record's bytes as written, trailing delimiter included
+    decoded: dict[str, Any] | None  # the record's JSON object; None when it is not one
+
+
+class EmbeddedSandbox:
+    """moto's server in-process on 127.0.0.1 (a free port), with a bucket and a DirectPut stream."""
+
+    # Credentials that cannot reach AWS; moto accepts any.
+    ACCESS_KEY_ID = "sandbox-key-id"
+    SECRET_ACCESS_KEY = "sandbox-secret"
+
+    def __init__(
+        self,
+        stream_name: str,
+        region: str = "us-east-1",
+        bucket_name: str = "firehose-console-sandbox",
+    ) -> None:
+        self.stream_name = stream_name
+        self.region = region
+        self.bucket_name = bucket_name
+        self._lock = threading.RLock()
+        self._server: Any = None  # moto.server.ThreadedMotoServer once started
+        self._endpoint_url: str | None = None
+        self._boto_session: boto3.session.Session | None = None
+
+    # -- life cycle ----------------------------------------------------------------------
+
+    def start(self) -> str:
+        """Start the server (once) and make sure the bucket and the stream exist.
+
+        Calling it again is cheap and recreates the bucket or stream if something removed them
+        (moto's state is process-wide: a ``mock_aws`` elsewhere in the process resets it).
+        """
+        with self._lock:
+            if self._server is None:
+                self._start_server()
+            self._ensure_bucket()
+            self.ensure_stream(self.stream_name)
+            return self.endpoint_url
+
+    def stop(self) -> None:
+        """Stop the server; what was delivered stays readable until the process ends."""
+        with self._lock:
+            server, self._server = self._server, None
+            self._endpoint_url = None
+        if server is not None:
+            server.stop()
+
+    def __enter__(self) -> EmbeddedSandbox:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _start_server(self) -> None:
+        _silence_server_logs()
+        from moto.server import ThreadedMotoServer
+
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        _keep_tracebacks_off_terminal(server)
+        host, port = server.get_host_and_port()
+        self._server = server
+        self._endpoint_url = f"http://{host}:{port}"
+
+    # -- what clients need -------------------------------------------------------------------
+
+    @property
+    def endpoint_url(self) -> str:
+        """Where the running server listens, ``http://127.0.0.1:PORT``."""
+        if self._endpoint_url is None:
+            raise RuntimeError("the embedded sandbox is not running: call start() first")
+        return self._endpoint_url
+
+    @property
+    def account_id(self) -> str:
+        """The account moto files everything under (its default, as moto itself decides)."""
+        return os.environ.get("MOTO_ACCOUNT_ID", MOTO_DEFAULT_ACCOUNT_ID)
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    def client(self, service: str, config: Config | None = None) -> BaseClient:
+        """A botocore client for ``service`` at the sandbox, with its credentials and region.
+
+        The client ignores proxies and the user's AWS profile and config files, so a corporate
+        HTTP_PROXY or a stray AWS_PROFILE cannot break or reroute the sandbox.
+        """
+        from botocore.config import Config
+
+        no_proxy = Config(proxies={})
+        with self._lock:
+            client: BaseClient = self._session().client(
+                service,  # type: ignore[call-overload]
+                endpoint_url=self.endpoint_url,
+                config=no_proxy.merge(config) if config is not None else no_proxy,
+            )
+        return client
+
+    def _session(self) -> boto3.session.Session:
+        # One session, reused: creating one reloads botocore's service data every time.
+        if self._boto_session is None:
+            import boto3
+
+            self._boto_session = boto3.session.Session(
+                aws_access_key_id=self.ACCESS_KEY_ID,
+                aws_secret_access_key=self.SECRET_ACCESS_KEY,
+                region_name=self.region,
+                botocore_session=_isolated_botocore_session(),
+            )
+        return self._boto_session
+
+    # -- bucket and streams ----------------------------------------------------------------
+
+    def ensure_stream(self, stream_name: str) -> None:
+        """Create a DirectPut stream delivering to the sandbox bucket, unless it exists."""
+        from botocore.exceptions import ClientError
+
+        firehose = self.client("firehose")
+        try:
+            firehose.create_delivery_stream(
+                DeliveryStreamName=stream_name,
+                DeliveryStreamType="DirectPut",
+                ExtendedS3DestinationConfiguration={
+                    "RoleARN": f"arn:{self._partition()}:iam::{self.account_id}:role/"
+                    + SANDBOX_ROLE_NAME,
+                    "BucketARN": f"arn:{self._partition()}:s3:::{self.bucket_name}",
+                    "BufferingHints": dict(SANDBOX_BUFFERING_HINTS),
+                    "CompressionFormat": "UNCOMPRESSED",
+                },
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ResourceInUseException":
+                raise
+
+    def _ensure_bucket(self) -> None:
+        from botocore.exceptions import ClientError
+
+        s3 = self.client("s3")
+        arguments: dict[str, Any] = {"Bucket": self.bucket_name}
+        if self.region != "us-east-1":  # S3 refuses a LocationConstraint of us-east-1
+            arguments["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
+        try:
+            s3.create_bucket(**arguments)
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code")
+            if code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                raise
+
+    def _partition(self) -> str:
+        from moto.utilities.utils import get_partition
+
+        return str(get_partition(self.region))
+
+    # -- what arrived ------------------------------------------------------------------------
+
+    def delivered_records(self, stream_name: str | None = None) -> list[DeliveredRecord]:
+        """Every record in the bucket, newest object first (records of one object in written
+        order); only those of ``stream_name``'s objects when given.
+
+        Reads moto's in-process store rather than the S3 API: S3 reports LastModified to the
+        second only, too coarse to order a burst, and one GetObject per object is slow.
+        """
+        objects = [
+            stored
+            for stored in _stored_objects(self.account_id, self._partition(), self.bucket_name)
+            if stream_name is None or _written_by_stream(stored[0], stream_name)
+        ]
+        # Store order breaks ties between objects written in the same microsecond.
+        ordered = sorted(enumerate(objects), key=lambda item: (item[1][1], item[0]), reverse=True)
+        return [
+            DeliveredRecord(object_key=key, last_modified=modified, data=data, decoded=decoded)
+            for _, (key, modified, body) in ordered
+            for data, decoded in split_records(body)
+        ]
+
+
+def split_records(blob: bytes) -> list[tuple[bytes, dict[str, Any] | None]]:
+    """Split an S3 object's bytes into records: JSON objects, each followed by an optional
+    whitespace delimiter (Firehose concatenates records without a separator of its own).
+
+    Each record keeps its exact bytes, delimiter included. Bytes that are not a JSON object
+    become records of their own (up to the next newline or JSON object), decoded as None.
+    """
+    # surrogateescape keeps invalid UTF-8 round-tripping to the exact original bytes.
+    text = blob.decode("utf-8", errors="surrogateescape")
+    decoder = json.JSONDecoder()
+    records: list[tuple[bytes, dict[str, Any] | None]] = []
+    position = 0
+    while position < len(text):
+        start = position
+        document_start = _skip_whitespace(text, position)
+        if document_start == len(text):  # trailing whitespace: part of the last record
+            end, value = len(text), None
+        else:
+            parsed = _json_object_at(decoder, text, document_start)
+            if parsed is None:
+                end, value = _end_of_garbage(decoder, text, document_start), None
+            else:
+                value, end = parsed
+                end = _end_of_delimiter(text, end)
+        chunk = text[start:end].encode("utf-8", errors="surrogateescape")
+        if records and value is None and not chunk.strip():
+            previous, decoded = records[-1]
+            records[-1] = (previous + chunk, decoded)
+        else:
+            records.append((chunk, value if _is_utf8(chunk) else None))
+        position = end
+    return records
+
+
+def _skip_whitespace(text: str, position: int) -> int:
+    while position < len(text) and text[position].isspace():
+        position += 1
+    return position
+
+
+def _json_object_at(
+    decoder: json.JSONDecoder, text: str, position: int
+) -> tuple[dict[str, Any], int] | None:
+    if text[position] != "{":
+        return None
+    try:
+        value, end = decoder.raw_decode(text, position)
+    except ValueError:
+        return None
+    return value, end
+
+
+def _end_of_delimiter(text: str, position: int) -> int:
+    """Past the whitespace after a record, up to and including its first newline."""
+    while position < len(text) and text[position].isspace():
+        position += 1
+        if text[position - 1] == "\n":
+            break
+    return position
+
+
+def _end_of_garbage(decoder: json.JSONDecoder, text: str, position: int) -> int:
+    """Where a chunk that is not JSON ends: after the next newline, or where a JSON object
+    starts, whichever comes first."""
+    newline = text.find("\n", position)
+    limit = len(text) if newline < 0 else newline + 1
+    brace = text.find("{", position + 1, limit)
+    while brace >= 0:
+        if _json_object_at(decoder, text, brace) is not None:
+            return brace
+        brace = text.find("{", brace + 1, limit)
+    return limit
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _written_by_stream(object_key: str, stream_name: str) -> bool:
+    """Firehose names objects ``<prefix>YYYY/MM/DD/HH/<stream>-<version>-<timestamp>-<uuid>``;
+    matching the whole name keeps stream "orders" from claiming "orders-eu"'s objects."""
+    name = object_key.rsplit("/", 1)[-1]
+    pattern = rf"{re.escape(stream_name)}-\d+-\d{{4}}(-\d{{2}}){{5}}-[0-9a-fA-F-]+"
+    return re.fullmatch(pattern, name) is not None
+
+
+def _stored_objects(
+    account_id: str, partition: str, bucket_name: str
+) -> list[tuple[str, datetime, bytes]]:
+    """(key, last modified in UTC, bytes) of the bucket's current objects, in store order."""
+    from moto.s3.models import s3_backends
+
+    bucket = s3_backends[account_id][partition].buckets.get(bucket_name)
+    if bucket is None:
+        return []
+    stored = []
+    for key in list(bucket.keys.values()):  # moto iterates over a copy: safe while it writes
+        body = getattr(key, "value", None)
+        if not isinstance(body, bytes):  # e.g. a delete marker
+            continue
+        modified: datetime = key.last_modified
+        if modified.tzinfo is None:  # moto keeps naive UTC
+            modified = modified.replace(tzinfo=UTC)
+        stored.append((str(key.name), modified, body))
+    return stored
+
+
+def _silence_server_logs() -> None:
+    """Keep moto's server logs off the terminal (SPEC §6).
+
+    Each logger gets a NullHandler and stops propagating, so neither werkzeug nor Flask adds its
+    own stderr handler, and a root handler set up by a front cannot print them either.
+    """
+    for name in _SERVER_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.propagate = False
+        for handler in list(logger.handlers):
+            if isinstance(handler, logging.StreamHandler) and not isinstance(
+                handler, logging.FileHandler
+            ):
+                logger.removeHandler(handler)
+        if not any(isinstance(handler, logging.NullHandler) for handler in logger.handlers):
+            logger.addHandler(logging.NullHandler())
+
+
+def _keep_tracebacks_off_terminal(server: Any) -> None:
+    """socketserver prints a traceback to stderr when a request handler fails outright (a
+    client gone mid-request); send it to the silenced log instead."""
+    wsgi_server = getattr(server, "_server", None)
+    if wsgi_server is None:
+        return
+
+    def handle_error(request: Any, client_address: Any) -> None:
+        logging.getLogger("werkzeug").debug(
+            "sandbox request from %s failed", client_address, exc_info=True
+        )
+
+    wsgi_server.handle_error = handle_error
+
+
+def _isolated_botocore_session() -> Any:
+    """A botocore session blind to AWS_* variables and ~/.aws files, so every machine gets the
+    same sandbox (a stray AWS_PROFILE would otherwise raise ProfileNotFound)."""
+    import botocore.session
+    from botocore.configprovider import BOTOCORE_DEFAUT_SESSION_VARIABLES
+
+    session_vars = {
+        name: (None, None, default, convert)
+        for name, (_, _, default, convert) in BOTOCORE_DEFAUT_SESSION_VARIABLES.items()
+    }
+    session_vars["config_file"] = (None, None, os.devnull, None)
+    session_vars["credentials_file"] = (None, None, os.devnull, None)
+    return botocore.session.Session(session_vars=session_vars)
