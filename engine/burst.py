@@ -1,22 +1,86 @@
-"""Sending many messages: a client-side rate limit, concurrency, and batches within Firehose's
-limits (≤500 records and ≤4 MiB per PutRecordBatch)."""
+"""Sending many messages: a client-side rate limit, concurrency, batches within Firehose's
+limits (≤500 records and ≤4 MiB per PutRecordBatch), and a rate that backs off when Firehose
+throttles and recovers when it stops (AIMD).
+
+Every PutRecord / PutRecordBatch call of a burst, retries included, goes through a
+``PacedSender``: it waits its turn under the records, requests and bytes limits (``SendPacer``,
+defaults from the region's Direct PUT quota in ``engine.quotas``) and tells the
+``AdaptiveRate`` what came back. The Deliverer above it still decides retries and counts a
+record delivered only when its RecordId came back.
+"""
 
 from __future__ import annotations
 
+import copy
+import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
-from engine.delivery import Deliverer, DeliveryOutcome
+from engine.delivery import Deliverer, DeliveryOutcome, RecordSender
+from engine.events import EventSink, RateAdjusted, RateChange, ignore_events
+from engine.failures import FailureClass, classify, classify_code
+from engine.gateway import BatchEntryResult
+from engine.quotas import BATCH_MAX_BYTES, BATCH_MAX_RECORDS, DirectPutQuota
 from engine.records import OutgoingMessage
 
-BATCH_MAX_RECORDS = 500
-BATCH_MAX_BYTES = 4 * 1024 * 1024
+__all__ = [
+    "BATCH_MAX_BYTES",
+    "BATCH_MAX_RECORDS",
+    "AdaptiveRate",
+    "PacedSender",
+    "RateLimiter",
+    "SendPacer",
+    "chunk_for_batches",
+    "send_messages",
+]
+
+# With a rate limit, one PutRecordBatch carries at most this many seconds' worth of records, so
+# the records flow evenly (and the rate reacts) instead of arriving in a few big lumps.
+BATCH_SECONDS_AT_RATE = 0.2
+
+_Task = TypeVar("_Task")
+_Result = TypeVar("_Result")
+
+
+class _TokenBucket:
+    """One limit: ``rate`` permits per second, ``capacity`` of them saved up at most.
+
+    The bucket may go into debt: a caller takes its permits at once and then waits until the
+    debt is paid back at ``rate``, so waits never drift however late the sleeps wake up.
+    Not thread-safe on its own; its owners lock around it.
+    """
+
+    __slots__ = ("capacity", "rate", "tokens", "updated")
+
+    def __init__(self, rate: float, capacity: float, now: float) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.rate = rate
+        self.capacity = max(capacity, 1.0)
+        self.tokens = self.capacity
+        self.updated = now
+
+    def take(self, permits: float, now: float) -> float:
+        """Take ``permits`` now; the seconds to wait before using them."""
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate) - permits
+        self.updated = now
+        return -self.tokens / self.rate if self.tokens < 0 else 0.0
+
+    def set_rate(self, rate: float, now: float) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        # Settle what accrued at the old rate first; any debt is then repaid at the new one.
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        self.rate = rate
 
 
 class RateLimiter:
-    """A token bucket: ``acquire`` blocks so that at most ``rate`` permits pass per second."""
+    """A token bucket: ``acquire`` blocks so that at most ``rate`` permits pass per second
+    (plus ``burst`` saved up while idle). Safe to share between threads."""
 
     def __init__(
         self,
@@ -26,26 +90,254 @@ class RateLimiter:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if rate <= 0:
-            raise ValueError("rate must be positive")
-        self.rate = rate
-        self.capacity = max(burst, 1.0)
-        self._tokens = self.capacity
         self._clock = clock
         self._sleep = sleep
-        self._updated = clock()
+        self._bucket = _TokenBucket(rate, burst, clock())
         self._lock = threading.Lock()
 
-    def acquire(self, permits: float = 1.0) -> None:
-        """Take ``permits``; the bucket may go into debt, and the caller sleeps it off."""
+    @property
+    def rate(self) -> float:
+        return self._bucket.rate
+
+    def set_rate(self, rate: float) -> None:
         with self._lock:
-            now = self._clock()
-            self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
-            self._updated = now
-            self._tokens -= permits
-            wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
+            self._bucket.set_rate(rate, self._clock())
+
+    def acquire(self, permits: float = 1.0) -> float:
+        """Take ``permits``, sleeping off any debt; returns the seconds waited."""
+        with self._lock:
+            wait = self._bucket.take(permits, self._clock())
         if wait > 0:
             self._sleep(wait)
+        return wait
+
+
+class SendPacer:
+    """The limits of one send — records, requests and bytes per second — checked together:
+    each call waits for the strictest. Safe to share between threads."""
+
+    def __init__(
+        self,
+        records_per_second: float | None,
+        *,
+        requests_per_second: float | None = None,
+        bytes_per_second: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        now = clock()
+        self._records = _TokenBucket(records_per_second, 1, now) if records_per_second else None
+        self._requests = _TokenBucket(requests_per_second, 1, now) if requests_per_second else None
+        self._bytes = _TokenBucket(bytes_per_second, 1, now) if bytes_per_second else None
+
+    @property
+    def records_per_second(self) -> float | None:
+        return self._records.rate if self._records else None
+
+    def set_records_per_second(self, rate: float) -> None:
+        with self._lock:
+            if self._records is None:
+                self._records = _TokenBucket(rate, 1, self._clock())
+            else:
+                self._records.set_rate(rate, self._clock())
+
+    def acquire(self, records: int, size_bytes: int) -> float:
+        """Wait until a call carrying ``records`` records of ``size_bytes`` bytes may go;
+        returns the seconds waited."""
+        with self._lock:
+            now = self._clock()
+            wait = 0.0
+            for bucket, permits in (
+                (self._records, records),
+                (self._requests, 1),
+                (self._bytes, size_bytes),
+            ):
+                if bucket is not None:
+                    wait = max(wait, bucket.take(permits, now))
+        if wait > 0:
+            self._sleep(wait)
+        return wait
+
+
+class AdaptiveRate:
+    """The records-per-second limit of one send, steered by Firehose's answers (AIMD).
+
+    - **Multiplicative decrease**: on a throttled call (``ServiceUnavailableException`` and
+      kin, or throttled records inside a batch) the limit becomes ``decrease_factor`` × the
+      rate actually sent over the last ``window_seconds`` (or × the limit, if lower) — at most
+      once per ``cooldown_seconds``, so the answers to calls already in flight count once.
+    - **Additive increase**: an accepted call at least ``increase_interval_seconds`` after
+      the last change or throttle raises the limit by ``increase_fraction`` of the limit set at
+      the last decrease (one step per interval at most), up to ``ceiling`` (the user's --rate
+      or the region's quota).
+
+    ``on_change(rate, change)`` hears every change. Safe to share between threads.
+    """
+
+    def __init__(
+        self,
+        ceiling: float,
+        *,
+        floor: float = 1.0,
+        decrease_factor: float = 0.7,
+        increase_fraction: float = 0.05,
+        increase_interval_seconds: float = 0.1,
+        cooldown_seconds: float = 1.0,
+        window_seconds: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        on_change: Callable[[float, RateChange], None] | None = None,
+    ) -> None:
+        if ceiling <= 0 or floor <= 0:
+            raise ValueError("ceiling and floor must be positive")
+        if not 0 < decrease_factor < 1:
+            raise ValueError("decrease_factor must be between 0 and 1")
+        self.ceiling = float(ceiling)
+        self.floor = min(float(floor), self.ceiling)
+        self.decrease_factor = decrease_factor
+        self.increase_fraction = increase_fraction
+        self.increase_interval = increase_interval_seconds
+        self.cooldown = cooldown_seconds
+        self.window = window_seconds
+        self._clock = clock
+        self._on_change = on_change
+        self._lock = threading.Lock()
+        self._rate = self.ceiling
+        self._step = max(1.0, increase_fraction * self.ceiling)
+        self._last_decrease = -math.inf
+        self._last_change = clock()
+        # Records sent, in slots of a tenth of the window: bounded whatever the send's length.
+        self._slot_seconds = window_seconds / 10
+        self._sent_slots: deque[list[float]] = deque()
+        self._first_sent: float | None = None
+
+    @property
+    def rate(self) -> float:
+        return self._rate
+
+    def sent(self, records: int) -> None:
+        """A call carrying ``records`` records is going out now."""
+        with self._lock:
+            now = self._clock()
+            if self._first_sent is None:
+                self._first_sent = now
+            slot = math.floor(now / self._slot_seconds)
+            if self._sent_slots and self._sent_slots[-1][0] == slot:
+                self._sent_slots[-1][1] += records
+            else:
+                self._sent_slots.append([slot, records])
+            self._forget_old_slots(slot)
+
+    def sent_rate(self) -> float | None:
+        """Records per second sent over the last window (None before anything was sent)."""
+        with self._lock:
+            return self._sent_rate(self._clock())
+
+    def throttled(self) -> None:
+        """Firehose throttled a call (or records in it): decrease, unless just done."""
+        with self._lock:
+            now = self._clock()
+            self._last_change = now  # a throttle, even one ignored, is no throttle-free interval
+            if now - self._last_decrease < self.cooldown:
+                return
+            sent = self._sent_rate(now)
+            basis = self._rate if sent is None else min(self._rate, sent)
+            rate = max(self.floor, basis * self.decrease_factor)
+            self._last_decrease = now
+            self._step = max(1.0, self.increase_fraction * rate)
+            changed = self._set(rate)
+        if changed:
+            self._notify(rate, RateChange.DECREASED)
+
+    def accepted(self) -> None:
+        """Firehose accepted a call (every record in it): increase once per interval."""
+        with self._lock:
+            now = self._clock()
+            if self._rate >= self.ceiling or now - self._last_change < self.increase_interval:
+                return
+            self._last_change = now
+            rate = min(self.ceiling, self._rate + self._step)
+            changed = self._set(rate)
+        if changed:
+            self._notify(rate, RateChange.INCREASED)
+
+    def _set(self, rate: float) -> bool:
+        changed = rate != self._rate
+        self._rate = rate
+        return changed
+
+    def _notify(self, rate: float, change: RateChange) -> None:
+        if self._on_change is not None:
+            self._on_change(rate, change)
+
+    def _sent_rate(self, now: float) -> float | None:
+        if self._first_sent is None:
+            return None
+        slot = math.floor(now / self._slot_seconds)
+        self._forget_old_slots(slot)
+        records = sum(count for _, count in self._sent_slots)
+        # Young sends are measured over their age (but at least one slot, against flukes).
+        span = min(self.window, max(now - self._first_sent, self._slot_seconds))
+        return records / span
+
+    def _forget_old_slots(self, slot: int) -> None:
+        oldest = slot - 10
+        while self._sent_slots and self._sent_slots[0][0] <= oldest:
+            self._sent_slots.popleft()
+
+
+def _throttled(failure_class: FailureClass) -> bool:
+    return failure_class is FailureClass.THROTTLED
+
+
+class PacedSender:
+    """A RecordSender that waits its turn under a SendPacer before every call and tells an
+    AdaptiveRate how Firehose answered. Errors and results pass through unchanged."""
+
+    def __init__(
+        self, sender: RecordSender, pacer: SendPacer, adaptive: AdaptiveRate | None = None
+    ) -> None:
+        self.sender = sender
+        self.pacer = pacer
+        self.adaptive = adaptive
+
+    def put_record(self, stream_name: str, data: bytes) -> str:
+        self.pacer.acquire(1, len(data))
+        if self.adaptive is None:
+            return self.sender.put_record(stream_name, data)
+        self.adaptive.sent(1)
+        try:
+            record_id = self.sender.put_record(stream_name, data)
+        except Exception as error:
+            if _throttled(classify(error).failure_class):
+                self.adaptive.throttled()
+            raise
+        self.adaptive.accepted()
+        return record_id
+
+    def put_record_batch(
+        self, stream_name: str, records: Sequence[bytes]
+    ) -> list[BatchEntryResult]:
+        self.pacer.acquire(len(records), sum(len(data) for data in records))
+        if self.adaptive is None:
+            return self.sender.put_record_batch(stream_name, records)
+        self.adaptive.sent(len(records))
+        try:
+            results = self.sender.put_record_batch(stream_name, records)
+        except Exception as error:
+            if _throttled(classify(error).failure_class):
+                self.adaptive.throttled()
+            raise
+        if any(
+            result.error_code and _throttled(classify_code(result.error_code).failure_class)
+            for result in results
+        ):
+            self.adaptive.throttled()
+        elif all(result.record_id and not result.error_code for result in results):
+            self.adaptive.accepted()
+        return results
 
 
 def chunk_for_batches(
@@ -54,7 +346,8 @@ def chunk_for_batches(
     max_records: int = BATCH_MAX_RECORDS,
     max_bytes: int = BATCH_MAX_BYTES,
 ) -> Iterator[list[OutgoingMessage]]:
-    """Split messages into PutRecordBatch calls of at most ``max_records`` and ``max_bytes``."""
+    """Split messages, in order, into PutRecordBatch calls of at most ``max_records`` records
+    and ``max_bytes`` bytes (a single record over ``max_bytes`` goes alone)."""
     chunk: list[OutgoingMessage] = []
     size = 0
     for message in messages:
@@ -69,6 +362,61 @@ def chunk_for_batches(
         yield chunk
 
 
+def batch_limits(
+    batch_size: int, rate: float | None, quota: DirectPutQuota | None
+) -> tuple[int, int]:
+    """(records, bytes) at most per PutRecordBatch: Firehose's 500 and 4 MiB, the configured
+    batch size, no more than a second of the quota's bytes, and with --rate no more than
+    ``BATCH_SECONDS_AT_RATE`` seconds' worth of records."""
+    records = min(batch_size, BATCH_MAX_RECORDS)
+    if rate:
+        records = min(records, max(1, math.ceil(rate * BATCH_SECONDS_AT_RATE)))
+    size = BATCH_MAX_BYTES
+    if quota:
+        size = min(size, quota.bytes_per_second)
+    return max(1, records), size
+
+
+def _in_parallel(
+    tasks: Sequence[_Task], work: Callable[[_Task], _Result], concurrency: int
+) -> list[_Result]:
+    """``work`` on every task by ``concurrency`` threads; results in task order.
+
+    Workers pull the next task as they free up, so memory stays one result per task (a
+    thread pool's map would also hold a future per task).
+    """
+    if concurrency <= 1 or len(tasks) <= 1:
+        return [work(task) for task in tasks]
+    results: list[_Result | None] = [None] * len(tasks)
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+    position = iter(range(len(tasks)))
+
+    def worker() -> None:
+        while not errors:
+            with lock:
+                index = next(position, None)
+            if index is None:
+                return
+            try:
+                results[index] = work(tasks[index])
+            except BaseException as error:  # re-raised in the caller's thread below
+                errors.append(error)
+                return
+
+    threads = [
+        threading.Thread(target=worker, name=f"burst-{n}", daemon=True)
+        for n in range(min(concurrency, len(tasks)))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results  # type: ignore[return-value]  # every slot was filled
+
+
 def send_messages(
     deliverer: Deliverer,
     messages: Sequence[OutgoingMessage],
@@ -77,26 +425,58 @@ def send_messages(
     batch: bool = False,
     batch_size: int = BATCH_MAX_RECORDS,
     rate: float | None = None,
+    quota: DirectPutQuota | None = None,
+    sink: EventSink = ignore_events,
+    adaptive: bool = True,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> list[DeliveryOutcome]:
-    """Send every message, in order of the outcomes returned (one per message)."""
-    limiter = RateLimiter(rate) if rate else None
+    """Send every message; one outcome per message, in the messages' order.
+
+    ``rate`` (records per second) and ``quota`` (the stream's Direct PUT quota) bound the
+    send; with either, the records limit adapts to throttling (``AdaptiveRate``, announced to
+    ``sink`` as ``RateAdjusted`` events) unless ``adaptive`` is off. With neither, nothing is
+    paced. ``batch`` uses PutRecordBatch; only the records that fail inside a batch are sent
+    again (see ``Deliverer.deliver_batch``).
+    """
+    ceiling = rate or (quota.records_per_second if quota else None)
+    if ceiling is not None or quota is not None:
+        deliverer = _paced(deliverer, ceiling, quota, sink, adaptive, clock, sleep)
     if batch:
-        chunks = list(chunk_for_batches(messages, max_records=min(batch_size, BATCH_MAX_RECORDS)))
+        max_records, max_bytes = batch_limits(batch_size, rate, quota)
+        chunks = list(chunk_for_batches(messages, max_records=max_records, max_bytes=max_bytes))
+        results = _in_parallel(chunks, deliverer.deliver_batch, concurrency)
+        return [outcome for result in results for outcome in result]
+    return _in_parallel(messages, deliverer.deliver, concurrency)
 
-        def send_chunk(chunk: list[OutgoingMessage]) -> list[DeliveryOutcome]:
-            if limiter:
-                limiter.acquire(len(chunk))
-            return deliverer.deliver_batch(chunk)
 
-        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-            return [outcome for result in pool.map(send_chunk, chunks) for outcome in result]
+def _paced(
+    deliverer: Deliverer,
+    ceiling: float | None,
+    quota: DirectPutQuota | None,
+    sink: EventSink,
+    adaptive: bool,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> Deliverer:
+    """A copy of ``deliverer`` whose every call goes through a PacedSender."""
+    pacer = SendPacer(
+        ceiling,
+        requests_per_second=quota.requests_per_second if quota else None,
+        bytes_per_second=quota.bytes_per_second if quota else None,
+        clock=clock,
+        sleep=sleep,
+    )
+    controller: AdaptiveRate | None = None
+    if adaptive and ceiling is not None:
+        limit = ceiling
 
-    def send_one(message: OutgoingMessage) -> DeliveryOutcome:
-        if limiter:
-            limiter.acquire()
-        return deliverer.deliver(message)
+        def announce(records_per_second: float, change: RateChange) -> None:
+            pacer.set_records_per_second(records_per_second)
+            sink(RateAdjusted(records_per_second, limit, change, deliverer.clock()))
 
-    if concurrency <= 1 or len(messages) <= 1:
-        return [send_one(message) for message in messages]
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        return list(pool.map(send_one, messages))
+        controller = AdaptiveRate(ceiling, clock=clock, on_change=announce)
+        sink(RateAdjusted(ceiling, ceiling, RateChange.STARTED, deliverer.clock()))
+    paced = copy.copy(deliverer)
+    paced.sender = PacedSender(deliverer.sender, pacer, controller)
+    return paced

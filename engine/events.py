@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 from engine.alerts import Alert
 from engine.failures import Failure
@@ -66,8 +67,30 @@ class DeadLettered:
     journal_path: str
 
 
+class RateChange(StrEnum):
+    STARTED = "started"  # the send began at this limit
+    DECREASED = "decreased"  # Firehose throttled: multiplicative decrease
+    INCREASED = "increased"  # no throttling for a while: additive increase
+
+
+@dataclass(frozen=True)
+class RateAdjusted:
+    """The send's records-per-second limit changed (AIMD on throttling; see engine.burst)."""
+
+    records_per_second: float
+    ceiling: float  # --rate, or the region's Direct PUT records quota
+    change: RateChange
+    at: datetime
+
+
 DeliveryEvent = (
-    AttemptStarted | AttemptFailed | RecordDelivered | DeliveryGaveUp | AlertRaised | DeadLettered
+    AttemptStarted
+    | AttemptFailed
+    | RecordDelivered
+    | DeliveryGaveUp
+    | AlertRaised
+    | DeadLettered
+    | RateAdjusted
 )
 EventSink = Callable[[DeliveryEvent], None]
 

@@ -18,6 +18,7 @@ from engine.dead_letters import DeadLetter, DeadLetterJournal
 from engine.delivery import Deliverer, DeliveryOutcome, RetryPolicy
 from engine.events import EventSink, ignore_events
 from engine.gateway import ClientHook, FirehoseGateway, GatewayConfig
+from engine.quotas import direct_put_quota
 from engine.records import (
     Action,
     OutgoingMessage,
@@ -261,6 +262,9 @@ class ConsoleSession:
             batch=batch,
             batch_size=delivery.batch_size,
             rate=rate,
+            quota=direct_put_quota(self.connection.region),
+            sink=self.sink,
+            sleep=self._sleep,
         )
         return SendReport(
             requested=len(messages),
