@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
 from engine.dead_letters import DeadLetter
-from engine.events import DeliveryEvent, DeliveryGaveUp, RecordDelivered
+from engine.event_digest import DeliveryCounter, DeliveryTally
+from engine.events import DeliveryEvent, RateAdjusted
 from engine.records import OutgoingMessage
 from engine.session import SendReport
 from engine.settings import RECORD_SIZE_LIMIT_BYTES
@@ -103,17 +106,27 @@ def render_dead_letters(letters: Sequence[DeadLetter], journal: Path) -> str:
 
 
 class ProgressBar:
-    """A one-line progress bar on a terminal, fed by delivery events (from any thread)."""
+    """A one-line progress bar on a terminal, fed by delivery events (from any thread).
 
-    WIDTH = 30
+    Shows the honest tally (delivered only when a RecordId came back, retrying, failed), the
+    records delivered per second over the last seconds, and the rate limit once throttling
+    has moved it.
+    """
 
-    def __init__(self, stream: TextIO) -> None:
+    WIDTH = 24
+    REDRAW_SECONDS = 0.1
+    SPEED_WINDOW_SECONDS = 2.0
+
+    def __init__(self, stream: TextIO, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.stream = stream
         self.total = 0
-        self.delivered = 0
-        self.failed = 0
-        self._started = time.monotonic()
-        self._last_draw = 0.0
+        self._clock = clock
+        self._counter = DeliveryCounter()
+        self._limit: RateAdjusted | None = None
+        self._started = clock()
+        self._last_draw = -math.inf
+        # (time, delivered so far) samples for the speed, one per redraw: a few dozen at most.
+        self._samples: deque[tuple[float, int]] = deque()
         self._lock = threading.Lock()
 
     @classmethod
@@ -121,34 +134,59 @@ class ProgressBar:
         """A bar on ``stream`` if it is a terminal; None otherwise (pipes stay clean)."""
         return cls(stream) if stream.isatty() else None
 
+    @property
+    def tally(self) -> DeliveryTally:
+        with self._lock:
+            return self._counter.tally()
+
     def start(self, total: int) -> None:
-        self.total = total
-        self._started = time.monotonic()
+        with self._lock:
+            self.total = total
+            self._started = self._clock()
+            self._samples.clear()
         self._draw(force=True)
 
     def on_event(self, event: DeliveryEvent) -> None:
         with self._lock:
-            if isinstance(event, RecordDelivered):
-                self.delivered += 1
-            elif isinstance(event, DeliveryGaveUp):
-                self.failed += 1
-            else:
-                return
+            self._counter.count(event)
+            if isinstance(event, RateAdjusted):
+                self._limit = event
         self._draw()
 
-    def _draw(self, *, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._last_draw < 0.1:
-            return
-        self._last_draw = now
-        done = self.delivered + self.failed
+    def line(self) -> str:
+        """The bar as it would be drawn now."""
+        with self._lock:
+            return self._line(self._clock())
+
+    def _line(self, now: float) -> str:
+        tally = self._counter.tally()
+        done = tally.done
         filled = int(self.WIDTH * done / self.total) if self.total else 0
-        rate = self.delivered / max(now - self._started, 1e-6)
-        self.stream.write(
-            f"\r[{'#' * filled}{'.' * (self.WIDTH - filled)}] {done}/{self.total} "
-            f"delivered {self.delivered} failed {self.failed} {rate:,.0f} rec/s"
+        self._samples.append((now, tally.delivered))
+        while len(self._samples) > 1 and now - self._samples[0][0] > self.SPEED_WINDOW_SECONDS:
+            self._samples.popleft()
+        then, delivered_then = self._samples[0]
+        speed = (tally.delivered - delivered_then) / (now - then) if now > then else 0.0
+        text = (
+            f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {done:,}/{self.total:,}  "
+            f"delivered {tally.delivered:,}  retrying {tally.retrying:,}  "
+            f"failed {tally.failed:,}  {speed:,.0f} rec/s"
         )
-        self.stream.flush()
+        limit = self._limit
+        if limit is not None and limit.records_per_second < limit.ceiling:
+            text += f"  limit {limit.records_per_second:,.0f}/s (throttled)"
+        return text
+
+    def _draw(self, *, force: bool = False) -> None:
+        with self._lock:
+            now = self._clock()
+            if not force and now - self._last_draw < self.REDRAW_SECONDS:
+                return
+            self._last_draw = now
+            text = self._line(now)
+            # \r and clear-to-end: a shorter line never leaves the tail of a longer one.
+            self.stream.write(f"\r{text}\x1b[K")
+            self.stream.flush()
 
     def finish(self) -> None:
         self._draw(force=True)
