@@ -46,22 +46,28 @@ _Result = TypeVar("_Result")
 
 
 class _TokenBucket:
-    """One limit: ``rate`` permits per second, ``capacity`` of them saved up at most.
+    """One limit: ``rate`` permits per second, ``burst_seconds`` of them saved up at most
+    (never less than one permit).
 
     The bucket may go into debt: a caller takes its permits at once and then waits until the
     debt is paid back at ``rate``, so waits never drift however late the sleeps wake up.
     Not thread-safe on its own; its owners lock around it.
     """
 
-    __slots__ = ("capacity", "rate", "tokens", "updated")
+    __slots__ = ("burst_seconds", "capacity", "rate", "tokens", "updated")
 
-    def __init__(self, rate: float, capacity: float, now: float) -> None:
+    def __init__(self, rate: float, burst_seconds: float, now: float) -> None:
+        self.burst_seconds = burst_seconds
+        self.rate = self.capacity = 0.0
+        self._set(rate)
+        self.tokens = self.capacity
+        self.updated = now
+
+    def _set(self, rate: float) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive")
         self.rate = rate
-        self.capacity = max(capacity, 1.0)
-        self.tokens = self.capacity
-        self.updated = now
+        self.capacity = max(1.0, rate * self.burst_seconds)
 
     def take(self, permits: float, now: float) -> float:
         """Take ``permits`` now; the seconds to wait before using them."""
@@ -70,12 +76,10 @@ class _TokenBucket:
         return -self.tokens / self.rate if self.tokens < 0 else 0.0
 
     def set_rate(self, rate: float, now: float) -> None:
-        if rate <= 0:
-            raise ValueError("rate must be positive")
         # Settle what accrued at the old rate first; any debt is then repaid at the new one.
         self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
         self.updated = now
-        self.rate = rate
+        self._set(rate)
 
 
 class RateLimiter:
@@ -90,9 +94,11 @@ class RateLimiter:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
         self._clock = clock
         self._sleep = sleep
-        self._bucket = _TokenBucket(rate, burst, clock())
+        self._bucket = _TokenBucket(rate, burst / rate, clock())
         self._lock = threading.Lock()
 
     @property
@@ -114,7 +120,14 @@ class RateLimiter:
 
 class SendPacer:
     """The limits of one send — records, requests and bytes per second — checked together:
-    each call waits for the strictest. Safe to share between threads."""
+    each call waits for the strictest. Safe to share between threads.
+
+    Each limit saves up at most ``BURST_SECONDS`` of its rate: without that, the time a call
+    spends on the network would be lost to the next one, and a sender doing one call at a
+    time would fall short of the limit.
+    """
+
+    BURST_SECONDS = 0.1
 
     def __init__(
         self,
@@ -129,9 +142,10 @@ class SendPacer:
         self._sleep = sleep
         self._lock = threading.Lock()
         now = clock()
-        self._records = _TokenBucket(records_per_second, 1, now) if records_per_second else None
-        self._requests = _TokenBucket(requests_per_second, 1, now) if requests_per_second else None
-        self._bytes = _TokenBucket(bytes_per_second, 1, now) if bytes_per_second else None
+        self._records, self._requests, self._bytes = (
+            _TokenBucket(rate, self.BURST_SECONDS, now) if rate else None
+            for rate in (records_per_second, requests_per_second, bytes_per_second)
+        )
 
     @property
     def records_per_second(self) -> float | None:
@@ -140,7 +154,7 @@ class SendPacer:
     def set_records_per_second(self, rate: float) -> None:
         with self._lock:
             if self._records is None:
-                self._records = _TokenBucket(rate, 1, self._clock())
+                self._records = _TokenBucket(rate, self.BURST_SECONDS, self._clock())
             else:
                 self._records.set_rate(rate, self._clock())
 

@@ -184,6 +184,8 @@ def test_a_new_rate_applies_to_the_debt_still_owed() -> None:
 
 
 def test_the_strictest_of_the_three_limits_sets_the_pace() -> None:
+    # Each limit saves up a tenth of a second of its rate (at least one unit) while idle.
+    assert SendPacer.BURST_SECONDS == 0.1
     clock = FakeClock()
     pacer = SendPacer(
         1000, requests_per_second=10, bytes_per_second=1_000_000, clock=clock, sleep=clock.sleep
@@ -198,7 +200,7 @@ def test_the_strictest_of_the_three_limits_sets_the_pace() -> None:
     )
     for _ in range(11):
         pacer.acquire(1, 1000)
-    assert clock.now - 1000.0 == pytest.approx((11 * 1000 - 1) / 10_000)  # bytes bound
+    assert clock.now - 1000.0 == pytest.approx((11 * 1000 - 1000) / 10_000)  # bytes bound
 
     clock = FakeClock()
     pacer = SendPacer(
@@ -206,7 +208,25 @@ def test_the_strictest_of_the_three_limits_sets_the_pace() -> None:
     )
     for _ in range(4):
         pacer.acquire(500, 50_000)
-    assert clock.now - 1000.0 == pytest.approx((2000 - 1) / 1000)  # records bound
+    assert clock.now - 1000.0 == pytest.approx((2000 - 100) / 1000)  # records bound
+
+
+def test_the_time_a_call_takes_is_not_lost_to_the_next_one() -> None:
+    """One call at a time, each taking 50 ms, under a limit it could meet: it meets it."""
+    clock = FakeClock()
+    pacer = SendPacer(1000, bytes_per_second=5 * MIB, clock=clock, sleep=clock.sleep)
+    started = clock.now
+    for _ in range(100):
+        pacer.acquire(40, 40 * 300)  # 40 records per call: 800/s at most at 50 ms a call
+        clock.now += 0.050
+    assert 4000 / (clock.now - started) == pytest.approx(800, rel=0.01)
+    clock = FakeClock()
+    pacer = SendPacer(600, clock=clock, sleep=clock.sleep)
+    started = clock.now
+    for _ in range(100):
+        pacer.acquire(40, 40 * 300)
+        clock.now += 0.050
+    assert 4000 / (clock.now - started) == pytest.approx(600, rel=0.01)
 
 
 def test_the_records_limit_can_change_mid_send() -> None:
@@ -526,7 +546,7 @@ def test_a_rate_keeps_batches_to_a_fifth_of_a_second() -> None:
         sleep=clock.sleep,
     )
     assert [len(call) for call in sender.batches] == [10] * 10
-    assert clock.now - 1000.0 == pytest.approx((100 - 1) / 50)
+    assert clock.now - 1000.0 == pytest.approx((100 - 5) / 50)  # 0.1 s saved up: 5
 
 
 class QuotaStream(ScriptedSender):
