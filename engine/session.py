@@ -253,10 +253,11 @@ class ConsoleSession:
     def send_messages(
         self, messages: Sequence[OutgoingMessage], *, rate: float | None = None, batch: bool = False
     ) -> SendReport:
+        deliverer = self.deliverer()  # may start the sandbox: not part of the send's time
         started = time.monotonic()
         delivery = self.settings.delivery
         outcomes = send_messages(
-            self.deliverer(),
+            deliverer,
             messages,
             concurrency=delivery.concurrency,
             batch=batch,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -121,3 +122,22 @@ def test_preview_loads_neither_moto_nor_textual(tmp_path: Path, command: list[st
         [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.split()
     assert "moto" not in loaded and "textual" not in loaded
+
+
+def test_a_sends_elapsed_time_leaves_out_starting_the_sandbox(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The achieved rate is records over the send's own time, not the sandbox's boot."""
+    session, _ = session_with_chaos(tmp_path, 0.0, [], [])
+    real_deliverer = ConsoleSession.deliverer
+
+    def slow_to_start(self: ConsoleSession):
+        time.sleep(0.5)  # as a cold sandbox takes
+        return real_deliverer(self)
+
+    monkeypatch.setattr(ConsoleSession, "deliverer", slow_to_start)
+    try:
+        report = session.send(Action.ADD, count=3)
+    finally:
+        session.close()
+    assert report.delivered == 3 and report.elapsed_seconds < 0.5
