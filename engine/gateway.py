@@ -9,16 +9,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
-from botocore.client import BaseClient
-from botocore.config import Config
 from pydantic import SecretStr
 
-ClientHook = Callable[[BaseClient], None]
+if TYPE_CHECKING:  # boto3 and botocore's client load in ~0.5 s: only when a call is made
+    from botocore.client import BaseClient
+    from botocore.config import Config
+
+ClientHook = Callable[["BaseClient"], None]
 # Builds a client for a service with the given botocore Config (the sandbox supplies its own).
-ClientFactory = Callable[[str, Config], BaseClient]
+ClientFactory = Callable[[str, "Config"], "BaseClient"]
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,8 @@ class FirehoseGateway:
             return client
 
     def _make_client(self, service: str) -> BaseClient:
+        from botocore.config import Config
+
         config = self.config
         botocore_config = Config(
             retries={"total_max_attempts": 1, "mode": "standard"},
@@ -81,6 +84,8 @@ class FirehoseGateway:
 
     def _aws_client(self, service: str, botocore_config: Config) -> BaseClient:
         """A client from the settings' keys, or the standard credential chain when none."""
+        import boto3
+
         config = self.config
         session = boto3.session.Session(
             aws_access_key_id=config.access_key_id or None,

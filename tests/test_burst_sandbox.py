@@ -122,6 +122,8 @@ def test_preview_loads_neither_moto_nor_textual(tmp_path: Path, command: list[st
         [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.split()
     assert "moto" not in loaded and "textual" not in loaded
+    # Nor boto3 and botocore's client machinery (half a second): a preview calls no AWS API.
+    assert "boto3" not in loaded and "botocore.client" not in loaded
 
 
 def test_a_sends_elapsed_time_leaves_out_starting_the_sandbox(
