@@ -152,7 +152,7 @@ class DigestSink:
     ) -> None:
         if recent_limit < 0:
             raise ValueError("recent_limit cannot be negative")
-        self._logged = logged
+        self._logged = frozenset(logged)
         self._clock = clock
         self._lock = threading.Lock()
         self._counter = DeliveryCounter()
@@ -162,23 +162,23 @@ class DigestSink:
         self._reset_interval()
 
     def _reset_interval(self) -> None:
-        self._counts: dict[str, int] = {}
+        self._counts: dict[type, int] = {}  # by class: hashing a class is cheaper than a name
         self._alerts: dict[AlertType, Alert] = {}
         self._rate: RateAdjusted | None = None
         self._recent.clear()
         self._logged_count = 0
 
     def __call__(self, event: DeliveryEvent) -> None:
-        name = type(event).__name__
+        # Called for every event of every thread: a few dictionary updates under one lock.
+        kind = type(event)
         with self._lock:
-            self._counts[name] = self._counts.get(name, 0) + 1
-            self._totals[name] = self._totals.get(name, 0) + 1
+            self._counts[kind] = self._counts.get(kind, 0) + 1
             self._counter.count(event)
             if isinstance(event, AlertRaised):
                 self._alerts[event.alert.type] = event.alert
             elif isinstance(event, RateAdjusted):
                 self._rate = event
-            if isinstance(event, self._logged):
+            if kind in self._logged:
                 self._recent.append(event)
                 self._logged_count += 1
 
@@ -191,9 +191,12 @@ class DigestSink:
         """Everything since the previous take (or since the sink began), then start afresh."""
         with self._lock:
             now = self._clock()
+            counts = {kind.__name__: count for kind, count in self._counts.items()}
+            for name, count in counts.items():
+                self._totals[name] = self._totals.get(name, 0) + count
             digest = EventDigest(
                 seconds=now - self._interval_started,
-                counts=MappingProxyType(dict(self._counts)),
+                counts=MappingProxyType(counts),
                 totals=MappingProxyType(dict(self._totals)),
                 tally=self._counter.tally(),
                 alerts=tuple(self._alerts.values()),
