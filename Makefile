@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/rate_accuracy.py
 	$(BIN)/python bench/exactly_once.py
 	$(BIN)/python bench/startup.py
+	$(BIN)/python bench/alert_storm.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
