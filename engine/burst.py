@@ -33,6 +33,7 @@ __all__ = [
     "PacedSender",
     "RateLimiter",
     "SendPacer",
+    "batch_limits",
     "chunk_for_batches",
     "send_messages",
 ]
@@ -188,7 +189,8 @@ class AdaptiveRate:
       the last decrease (one step per interval at most), up to ``ceiling`` (the user's --rate
       or the region's quota).
 
-    ``on_change(rate, change)`` hears every change. Safe to share between threads.
+    ``on_change(rate, change)`` hears every change, in order (it must not call back into this
+    object). Safe to share between threads.
     """
 
     def __init__(
@@ -261,9 +263,7 @@ class AdaptiveRate:
             rate = max(self.floor, basis * self.decrease_factor)
             self._last_decrease = now
             self._step = max(1.0, self.increase_fraction * rate)
-            changed = self._set(rate)
-        if changed:
-            self._notify(rate, RateChange.DECREASED)
+            self._set(rate, RateChange.DECREASED)
 
     def accepted(self) -> None:
         """Firehose accepted a call (every record in it): increase once per interval."""
@@ -272,19 +272,14 @@ class AdaptiveRate:
             if self._rate >= self.ceiling or now - self._last_change < self.increase_interval:
                 return
             self._last_change = now
-            rate = min(self.ceiling, self._rate + self._step)
-            changed = self._set(rate)
-        if changed:
-            self._notify(rate, RateChange.INCREASED)
+            self._set(min(self.ceiling, self._rate + self._step), RateChange.INCREASED)
 
-    def _set(self, rate: float) -> bool:
-        changed = rate != self._rate
-        self._rate = rate
-        return changed
-
-    def _notify(self, rate: float, change: RateChange) -> None:
-        if self._on_change is not None:
-            self._on_change(rate, change)
+    def _set(self, rate: float, change: RateChange) -> None:
+        # Called under the lock, so listeners hear the changes in the order they happened.
+        if rate != self._rate:
+            self._rate = rate
+            if self._on_change is not None:
+                self._on_change(rate, change)
 
     def _sent_rate(self, now: float) -> float | None:
         if self._first_sent is None:
