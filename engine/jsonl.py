@@ -6,24 +6,50 @@ import json
 import os
 import tempfile
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 _LOCK = threading.Lock()
 
 
+def _line(document: dict[str, Any]) -> str:
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+def _ends_torn(descriptor: int) -> bool:
+    """True when the file's last byte is not a newline: a line torn by a crash."""
+    size = os.fstat(descriptor).st_size
+    return size > 0 and os.pread(descriptor, 1, size - 1) != b"\n"
+
+
+def append_json_lines(
+    path: Path, documents: Sequence[dict[str, Any]], *, sync: bool = True
+) -> None:
+    """Append documents as lines in one write; with ``sync``, flushed to disk before returning.
+
+    A torn last line left by a crash is closed with a newline first, so it stays one unreadable
+    line instead of swallowing the first document appended after it.
+    """
+    if not documents:
+        return
+    data = "".join(_line(document) for document in documents).encode("utf-8")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        with _LOCK:
+            if _ends_torn(descriptor):
+                data = b"\n" + data
+            os.write(descriptor, data)
+        if sync:  # outside the lock: concurrent writers' fsyncs share the disk's commits
+            os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
 def append_json_line(path: Path, document: dict[str, Any]) -> None:
     """Append one document as a line, flushed to disk before returning."""
-    line = json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with _LOCK:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        try:
-            os.write(descriptor, line.encode("utf-8"))
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
+    append_json_lines(path, [document])
 
 
 def read_json_lines(path: Path) -> list[dict[str, Any]]:
@@ -51,8 +77,7 @@ def rewrite_json_lines(path: Path, documents: Iterable[dict[str, Any]]) -> None:
         try:
             with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
                 for document in documents:
-                    handle.write(json.dumps(document, ensure_ascii=False, separators=(",", ":")))
-                    handle.write("\n")
+                    handle.write(_line(document))
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(temporary, path)
