@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from engine.alerts import Alert
+from engine.dead_letters import DeadLetter
 from engine.failures import Failure
 from engine.records import MessageKind
 
@@ -66,8 +67,23 @@ class DeadLettered:
     journal_path: str
 
 
+@dataclass(frozen=True)
+class InterruptedRunRecovered:
+    """Messages an interrupted earlier run was sending, fate unknown, were moved into the
+    dead-letter journal as possible duplicates (``ConsoleSession.recover_interrupted``)."""
+
+    letters: tuple[DeadLetter, ...]
+    journal_path: str
+
+
 DeliveryEvent = (
-    AttemptStarted | AttemptFailed | RecordDelivered | DeliveryGaveUp | AlertRaised | DeadLettered
+    AttemptStarted
+    | AttemptFailed
+    | RecordDelivered
+    | DeliveryGaveUp
+    | AlertRaised
+    | DeadLettered
+    | InterruptedRunRecovered
 )
 EventSink = Callable[[DeliveryEvent], None]
 

@@ -7,17 +7,20 @@ preview and send. The embedded sandbox (and moto with it) is imported only when 
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from engine.alerts import Alert, AlertBoard, alert_document
 from engine.burst import send_messages
 from engine.dead_letters import DeadLetter, DeadLetterJournal
 from engine.delivery import Deliverer, DeliveryOutcome, RetryPolicy
-from engine.events import EventSink, ignore_events
+from engine.events import EventSink, InterruptedRunRecovered, ignore_events
 from engine.gateway import ClientHook, FirehoseGateway, GatewayConfig
+from engine.outbox import Outbox
 from engine.records import (
     Action,
     OutgoingMessage,
@@ -113,6 +116,9 @@ class ConsoleSession:
         self._clock = clock
         self._sandbox: EmbeddedSandbox | None = None
         self._gateway: FirehoseGateway | None = None
+        self._outbox: Outbox | None = None
+        self._outbox_lock = threading.Lock()
+        self._recovered: tuple[DeadLetter, ...] = ()
 
     # -- what is in use ------------------------------------------------------------------
 
@@ -180,9 +186,40 @@ class ConsoleSession:
         rng = random.Random(chaos.seed) if chaos.seed is not None else None
         return (lambda client: install_chaos(client, plan, rng),)
 
+    def _journal_name(self) -> str:
+        # Sandbox runs keep their own journals, never mixed with a real stream's.
+        return f"{self.connection_name}.sandbox" if self.uses_sandbox else self.connection_name
+
     def dead_letter_journal(self) -> DeadLetterJournal:
-        name = f"{self.connection_name}.sandbox" if self.uses_sandbox else self.connection_name
-        return DeadLetterJournal.for_connection(self.settings.delivery, name)
+        return DeadLetterJournal.for_connection(self.settings.delivery, self._journal_name())
+
+    def outbox(self) -> Outbox:
+        """This connection's outbox, opened on first use; opening it recovers what an
+        interrupted run left there (see ``recover_interrupted``)."""
+        with self._outbox_lock:
+            if self._outbox is None:
+                outbox = Outbox.for_connection(
+                    self.settings.delivery, self._journal_name(), self.connection_name
+                )
+                journal = self.dead_letter_journal()
+                self._recovered = tuple(outbox.open(journal, datetime.now(UTC).isoformat()))
+                self._outbox = outbox
+                if self._recovered:
+                    self.sink(InterruptedRunRecovered(self._recovered, str(journal.path)))
+            return self._outbox
+
+    def recover_interrupted(self) -> list[DeadLetter]:
+        """Messages an interrupted earlier run (crash, kill, power cut) was sending, whose fate
+        is unknown: they may or may not have reached Firehose.
+
+        The first call (or the first send) moves them from the outbox into the dead-letter
+        journal, marked ``possible_duplicate`` with failure class ``UNKNOWN_FATE``, so
+        ``replay_dead_letters`` re-sends them; every call returns the same list. Empty when
+        there were none, or while another console uses this connection (they may still be in
+        flight there; the first console to start alone recovers them).
+        """
+        self.outbox()
+        return list(self._recovered)
 
     def deliverer(self) -> Deliverer:
         return Deliverer(
@@ -192,6 +229,7 @@ class ConsoleSession:
             alerts=self.alerts,
             sink=self.sink,
             dead_letters=self.dead_letter_journal(),
+            outbox=self.outbox(),
             sleep=self._sleep,
             rng=self._rng,
         )
@@ -280,6 +318,15 @@ class ConsoleSession:
         # Replayed messages that fail again are re-journaled under the same id (latest wins).
         report = self.send_messages(messages)
         journal.remove({o.message.message_id for o in report.outcomes if o.delivered})
+        # A possible duplicate that failed again stays one: its first send may have arrived.
+        possible = {letter.message_id for letter in letters if letter.possible_duplicate}
+        journal.add_many(
+            [
+                replace(letter, possible_duplicate=True)
+                for letter in journal.entries()
+                if letter.message_id in possible and not letter.possible_duplicate
+            ]
+        )
         return report
 
     def delivered_records(self) -> list[DeliveredRecord]:
@@ -287,6 +334,10 @@ class ConsoleSession:
         return self.sandbox().delivered_records(self.stream_name)
 
     def close(self) -> None:
+        with self._outbox_lock:
+            if self._outbox is not None:
+                self._outbox.close()
+                self._outbox = None
         if self._sandbox is not None:
             self._sandbox.stop()
             self._sandbox = None

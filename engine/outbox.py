@@ -1,0 +1,241 @@
+"""The outbox: every message on its way to Firehose, kept until Firehose answered for it.
+
+Before each PutRecord / PutRecordBatch call, the messages it carries are appended to
+``outbox/<connection>[.sandbox].jsonl`` in the state directory: one fsynced write per call, so a
+batch costs one fsync, not one per record. A message leaves once Firehose returned its RecordId
+or it moved to the dead letters: a small tombstone line (``{"done": id, "record_id": …}`` or
+``{"done": id, "dead_lettered": true}``) is appended instead of rewriting the file. Tombstones are
+not fsynced: losing one to a power cut (a killed process loses none) only makes a settled message
+look interrupted, reported as a possible duplicate; it never loses one.
+
+After a crash or a kill, entries without a tombstone are messages whose fate is unknown: they may
+or may not have reached Firehose. The next console to open the outbox while no other console
+uses it (an ``flock`` on ``<name>.lock`` tells) moves them into the dead-letter journal as
+``UNKNOWN_FATE`` possible duplicates, then compacts the file. The last console to close a clean
+outbox compacts it too. POSIX only (``fcntl``).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from engine.dead_letters import (
+    UNKNOWN_FATE,
+    UNKNOWN_FATE_DETAIL,
+    DeadLetter,
+    DeadLetterJournal,
+    state_directory,
+)
+from engine.jsonl import append_json_lines, read_json_lines, rewrite_json_lines
+from engine.records import OutgoingMessage
+from engine.settings import DeliverySettings
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """One message as journaled before it was sent: enough to send it again byte for byte."""
+
+    message_id: str
+    connection: str
+    stream_name: str
+    kind: str
+    action: str
+    data_base64: str
+    at: str
+
+    @classmethod
+    def of(cls, message: OutgoingMessage, connection: str, at: str) -> OutboxEntry:
+        return cls(
+            message_id=message.message_id,
+            connection=connection,
+            stream_name=message.stream_name,
+            kind=message.kind.value,
+            action=message.action.value,
+            data_base64=message.data_base64,
+            at=at,
+        )
+
+    def document(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def unknown_fate(self, at: str) -> DeadLetter:
+        """The dead letter of a message interrupted before Firehose answered for it."""
+        return DeadLetter(
+            message_id=self.message_id,
+            connection=self.connection,
+            stream_name=self.stream_name,
+            kind=self.kind,
+            action=self.action,
+            data_base64=self.data_base64,
+            failure_class=UNKNOWN_FATE,
+            alert_type="",
+            detail=UNKNOWN_FATE_DETAIL,
+            attempts=0,  # not journaled: unknown
+            at=at,
+            possible_duplicate=True,
+        )
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """How a journaled message left the outbox: its RecordId, or dead-lettered (or given up)."""
+
+    message_id: str
+    record_id: str | None = None
+    dead_lettered: bool = False
+
+    def document(self) -> dict[str, Any]:
+        if self.record_id is not None:
+            return {"done": self.message_id, "record_id": self.record_id}
+        return {"done": self.message_id, "dead_lettered": self.dead_lettered}
+
+
+_ENTRY_FIELDS = frozenset(field.name for field in fields(OutboxEntry))
+
+
+class Outbox:
+    """The outbox journal of one connection (sandbox runs have their own)."""
+
+    def __init__(self, path: Path, connection: str) -> None:
+        self.path = path
+        self.connection = connection
+        self._opened = False
+
+    @classmethod
+    def for_connection(
+        cls, delivery: DeliverySettings, journal_name: str, connection: str
+    ) -> Outbox:
+        """``outbox/<journal_name>.jsonl`` in the state directory."""
+        return cls(state_directory(delivery) / "outbox" / f"{journal_name}.jsonl", connection)
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path.with_name(self.path.name.removesuffix(".jsonl") + ".lock")
+
+    # -- while sending ---------------------------------------------------------------------
+
+    def add(self, messages: Sequence[OutgoingMessage], at: str) -> None:
+        """Journal the messages one call is about to send: one write, fsynced."""
+        documents = [OutboxEntry.of(m, self.connection, at).document() for m in messages]
+        append_json_lines(self.path, documents, sync=True)
+
+    def settle(self, settlements: Sequence[Settlement]) -> None:
+        """Tombstone messages Firehose answered for (one write, not fsynced: see the module)."""
+        append_json_lines(self.path, [s.document() for s in settlements], sync=False)
+
+    def unsettled(self) -> list[OutboxEntry]:
+        """Journaled messages without a tombstone, oldest first."""
+        open_entries: dict[str, OutboxEntry] = {}
+        for document in read_json_lines(self.path):
+            if "done" in document:
+                open_entries.pop(str(document["done"]), None)
+                continue
+            try:
+                entry = OutboxEntry(**{k: v for k, v in document.items() if k in _ENTRY_FIELDS})
+            except TypeError:
+                continue
+            open_entries.pop(entry.message_id, None)  # a replay journals the same id again
+            open_entries[entry.message_id] = entry
+        return list(open_entries.values())
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    def open(self, dead_letters: DeadLetterJournal, at: str) -> list[DeadLetter]:
+        """Start using the outbox. When no other console uses it, what an interrupted run left
+        there moves into ``dead_letters`` as fate unknown (possible duplicates) and is returned;
+        otherwise those messages may still be in flight, so they are left alone ([])."""
+        if self._opened:
+            return []
+        recovered = _USERS.join(self.lock_path, lambda: self._recover(dead_letters, at))
+        self._opened = True
+        return recovered
+
+    def close(self) -> None:
+        """Stop using the outbox; the last console to leave it compacts the file."""
+        if self._opened:
+            self._opened = False
+            _USERS.leave(self.lock_path, self.compact)
+
+    def compact(self) -> None:
+        """Rewrite the file with only its unsettled entries (removed when there are none).
+        Only safe while no other console appends to it."""
+        remaining = self.unsettled()
+        if remaining:
+            rewrite_json_lines(self.path, [entry.document() for entry in remaining])
+        else:
+            self.path.unlink(missing_ok=True)
+
+    def _recover(self, dead_letters: DeadLetterJournal, at: str) -> list[DeadLetter]:
+        letters = [entry.unknown_fate(at) for entry in self.unsettled()]
+        if letters:
+            dead_letters.add_many(letters)  # durable before they leave the outbox
+        self.path.unlink(missing_ok=True)
+        return letters
+
+
+def _flock(descriptor: int, *, exclusive: bool, wait: bool) -> bool:
+    flags = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+    try:
+        fcntl.flock(descriptor, flags if wait else flags | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+class _OutboxUsers:
+    """This process's use of each outbox: one locked descriptor per lock file, counted.
+
+    Every console using an outbox holds a shared flock on its lock file (the kernel drops it
+    when the process dies, however it dies). Whoever can take it exclusively is alone: what is
+    left unsettled then belongs to no running console.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held: dict[Path, list[int]] = {}  # lock path -> [descriptor, users]
+
+    def join(self, lock_path: Path, recover: Callable[[], list[DeadLetter]]) -> list[DeadLetter]:
+        with self._lock:
+            held = self._held.get(lock_path)
+            if held is not None:  # another session of this process uses it: not alone
+                held[1] += 1
+                return []
+            lock_path.parent.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                recovered: list[DeadLetter] = []
+                if _flock(descriptor, exclusive=True, wait=False):
+                    recovered = recover()
+                # Shared from now on; waits only while another console recovers or compacts.
+                _flock(descriptor, exclusive=False, wait=True)
+            except BaseException:
+                os.close(descriptor)
+                raise
+            self._held[lock_path] = [descriptor, 1]
+            return recovered
+
+    def leave(self, lock_path: Path, compact: Callable[[], None]) -> None:
+        with self._lock:
+            held = self._held.get(lock_path)
+            if held is None:
+                return
+            held[1] -= 1
+            if held[1] > 0:
+                return
+            del self._held[lock_path]
+            try:
+                if _flock(held[0], exclusive=True, wait=False):
+                    compact()
+            except OSError:
+                pass  # compaction is tidying only: the next start does it
+            finally:
+                os.close(held[0])  # releases the lock
+
+
+_USERS = _OutboxUsers()
