@@ -121,16 +121,29 @@ def _load(arguments: argparse.Namespace) -> LoadedSettings:
 
 
 def _report_interrupted(session: ConsoleSession) -> None:
-    """One notice when an interrupted run left messages whose fate is unknown."""
-    count = len(session.recover_interrupted())
-    if count:
-        noun = "1 message" if count == 1 else f"{count} messages"
-        verb = "has" if count == 1 else "have"
-        print(
-            f"firehose-console: {noun} from an interrupted run {verb} unknown fate; "
-            "`firehose-console dead-letters replay` re-sends them (possible duplicates)",
-            file=sys.stderr,
+    """One notice when an interrupted run left messages behind (sent but unanswered: fate
+    unknown; or never sent)."""
+    letters = session.recover_interrupted()
+    if not letters:
+        return
+    unknown = sum(1 for letter in letters if letter.possible_duplicate)
+    count = f"{len(letters)} message" + ("" if len(letters) == 1 else "s")
+    if unknown == len(letters):
+        have = "has" if unknown == 1 else "have"
+        notice = f"{count} from an interrupted run {have} unknown fate"
+    elif unknown:
+        notice = (
+            f"{count} from an interrupted run were not delivered or may not have been "
+            f"({unknown} with unknown fate, {len(letters) - unknown} never sent)"
         )
+    else:
+        were = "was" if len(letters) == 1 else "were"
+        notice = f"{count} from an interrupted run {were} never sent"
+    advice = "re-sends them" + (" (possible duplicates)" if unknown else "")
+    print(
+        f"firehose-console: {notice}; `firehose-console dead-letters replay` {advice}",
+        file=sys.stderr,
+    )
 
 
 def _run_init(arguments: argparse.Namespace) -> int:

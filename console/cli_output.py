@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from engine.dead_letters import UNKNOWN_FATE, DeadLetter
+from engine.dead_letters import INTERRUPTED_UNSENT, UNKNOWN_FATE, DeadLetter
 from engine.events import DeliveryEvent, DeliveryGaveUp, RecordDelivered
 from engine.records import OutgoingMessage
 from engine.session import SendReport
@@ -97,6 +97,8 @@ def render_dead_letters(letters: Sequence[DeadLetter], journal: Path) -> str:
         why = f"{letter.alert_type}: {letter.detail}" if letter.alert_type else letter.detail
         if letter.failure_class == UNKNOWN_FATE:
             why = f"FATE UNKNOWN: {why}"
+        elif letter.failure_class == INTERRUPTED_UNSENT:
+            why = f"NEVER SENT: {why}"
         tries = f"after {letter.attempts} attempt(s)" if letter.attempts else "attempts unknown"
         mark = "  [possible duplicate]" if letter.possible_duplicate else ""
         lines.append(

@@ -19,6 +19,9 @@ APP_DIR_NAME = "firehose-console"
 # The failure class of a message a run was sending when it was interrupted (see engine.outbox).
 UNKNOWN_FATE = "UNKNOWN_FATE"
 UNKNOWN_FATE_DETAIL = "interrupted before Firehose answered: may already be delivered"
+# ... and of one it was interrupted with before sending it: certainly not delivered.
+INTERRUPTED_UNSENT = "INTERRUPTED_UNSENT"
+INTERRUPTED_UNSENT_DETAIL = "interrupted before it was sent: not delivered"
 
 
 def state_directory(delivery: DeliverySettings) -> Path:

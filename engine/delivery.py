@@ -205,10 +205,10 @@ class Deliverer:
     # -- shared steps --------------------------------------------------------------------
 
     def _journal(self, messages: Sequence[OutgoingMessage]) -> None:
-        """Into the outbox before they are sent (a failure here stops the send: better unsent
-        than sent without a trace)."""
+        """Marked as sending in the outbox before the call (a failure here stops the send:
+        better unsent than sent without a trace)."""
         if self.outbox is not None and messages:
-            self.outbox.add(messages, self.clock().isoformat())
+            self.outbox.sending(messages, self.clock().isoformat())
 
     def _settle(self, outcomes: Sequence[DeliveryOutcome]) -> None:
         if self.outbox is None or not outcomes:

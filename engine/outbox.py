@@ -1,18 +1,21 @@
-"""The outbox: every message on its way to Firehose, kept until Firehose answered for it.
+"""The outbox: every message of a send, kept until Firehose answered for it.
 
-Before each PutRecord / PutRecordBatch call, the messages it carries are appended to
-``outbox/<connection>[.sandbox].jsonl`` in the state directory: one fsynced write per call, so a
-batch costs one fsync, not one per record. A message leaves once Firehose returned its RecordId
-or it moved to the dead letters: a small tombstone line (``{"done": id, "record_id": …}`` or
-``{"done": id, "dead_lettered": true}``) is appended instead of rewriting the file. Tombstones are
-not fsynced: losing one to a power cut (a killed process loses none) only makes a settled message
-look interrupted, reported as a possible duplicate; it never loses one.
+Lines of ``outbox/<connection>[.sandbox].jsonl`` in the state directory, appended only:
 
-After a crash or a kill, entries without a tombstone are messages whose fate is unknown: they may
-or may not have reached Firehose. The next console to open the outbox while no other console
-uses it (an ``flock`` on ``<name>.lock`` tells) moves them into the dead-letter journal as
-``UNKNOWN_FATE`` possible duplicates, then compacts the file. The last console to close a clean
-outbox compacts it too. POSIX only (``fcntl``).
+- an entry per message, with its bytes: a burst's messages are journaled together before the
+  first is sent (one fsync for the whole burst);
+- ``{"sending": [ids]}`` before each PutRecord / PutRecordBatch call (one fsync per call, not
+  per record), so a crash tells "never sent" apart from "may have arrived";
+- a tombstone ``{"done": id, "record_id": …}`` or ``{"done": id, "dead_lettered": true}`` once
+  Firehose returned the RecordId or the message moved to the dead letters. Tombstones are not
+  fsynced: losing one to a power cut (a killed process loses none) only makes a settled
+  message look interrupted, reported as a possible duplicate; it never loses one.
+
+After a crash or a kill, the next console to open the outbox while no other console uses it
+(an ``flock`` on ``<name>.lock`` tells) moves what is left into the dead-letter journal: sent
+but unanswered → ``UNKNOWN_FATE``, a possible duplicate; never sent → ``INTERRUPTED_UNSENT``
+(left as it was if it is a dead letter being replayed). Then it compacts the file; so does the
+last console to close. POSIX only (``fcntl``).
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.dead_letters import (
+    INTERRUPTED_UNSENT,
+    INTERRUPTED_UNSENT_DETAIL,
     UNKNOWN_FATE,
     UNKNOWN_FATE_DETAIL,
     DeadLetter,
@@ -64,8 +69,9 @@ class OutboxEntry:
     def document(self) -> dict[str, Any]:
         return asdict(self)
 
-    def unknown_fate(self, at: str) -> DeadLetter:
-        """The dead letter of a message interrupted before Firehose answered for it."""
+    def interrupted(self, at: str, *, sent: bool) -> DeadLetter:
+        """The dead letter of a message a run was interrupted with: ``sent`` (Firehose may have
+        it: fate unknown, a possible duplicate) or never sent."""
         return DeadLetter(
             message_id=self.message_id,
             connection=self.connection,
@@ -73,13 +79,19 @@ class OutboxEntry:
             kind=self.kind,
             action=self.action,
             data_base64=self.data_base64,
-            failure_class=UNKNOWN_FATE,
+            failure_class=UNKNOWN_FATE if sent else INTERRUPTED_UNSENT,
             alert_type="",
-            detail=UNKNOWN_FATE_DETAIL,
-            attempts=0,  # not journaled: unknown
+            detail=UNKNOWN_FATE_DETAIL if sent else INTERRUPTED_UNSENT_DETAIL,
+            attempts=0,  # attempts are not journaled
             at=at,
-            possible_duplicate=True,
+            possible_duplicate=sent,
         )
+
+
+@dataclass(frozen=True)
+class UnsettledMessage:
+    entry: OutboxEntry
+    sent: bool  # a call carrying it was started: it may have reached Firehose
 
 
 @dataclass(frozen=True)
@@ -106,6 +118,8 @@ class Outbox:
         self.path = path
         self.connection = connection
         self._opened = False
+        self._queued: set[str] = set()  # journaled by this outbox, not yet marked sending
+        self._lock = threading.Lock()
 
     @classmethod
     def for_connection(
@@ -120,29 +134,48 @@ class Outbox:
 
     # -- while sending ---------------------------------------------------------------------
 
-    def add(self, messages: Sequence[OutgoingMessage], at: str) -> None:
-        """Journal the messages one call is about to send: one write, fsynced."""
+    def queue(self, messages: Sequence[OutgoingMessage], at: str) -> None:
+        """Journal every message a send is about to make (one write, fsynced), before any is
+        sent: an interrupted burst then leaves even its unsent messages on record."""
         documents = [OutboxEntry.of(m, self.connection, at).document() for m in messages]
+        append_json_lines(self.path, documents, sync=True)
+        with self._lock:
+            self._queued.update(m.message_id for m in messages)
+
+    def sending(self, messages: Sequence[OutgoingMessage], at: str) -> None:
+        """Mark the messages of one call as sent, journaling any not queued yet: one write,
+        fsynced, before the call."""
+        with self._lock:
+            fresh = [m for m in messages if m.message_id not in self._queued]
+            self._queued.difference_update(m.message_id for m in messages)
+        documents = [OutboxEntry.of(m, self.connection, at).document() for m in fresh]
+        documents.append({"sending": [m.message_id for m in messages]})
         append_json_lines(self.path, documents, sync=True)
 
     def settle(self, settlements: Sequence[Settlement]) -> None:
         """Tombstone messages Firehose answered for (one write, not fsynced: see the module)."""
         append_json_lines(self.path, [s.document() for s in settlements], sync=False)
 
-    def unsettled(self) -> list[OutboxEntry]:
-        """Journaled messages without a tombstone, oldest first."""
-        open_entries: dict[str, OutboxEntry] = {}
+    def unsettled(self) -> list[UnsettledMessage]:
+        """Journaled messages without a tombstone, oldest first, and whether each was sent."""
+        entries: dict[str, OutboxEntry] = {}
+        sent: set[str] = set()
         for document in read_json_lines(self.path):
             if "done" in document:
-                open_entries.pop(str(document["done"]), None)
-                continue
-            try:
-                entry = OutboxEntry(**{k: v for k, v in document.items() if k in _ENTRY_FIELDS})
-            except TypeError:
-                continue
-            open_entries.pop(entry.message_id, None)  # a replay journals the same id again
-            open_entries[entry.message_id] = entry
-        return list(open_entries.values())
+                entries.pop(str(document["done"]), None)
+            elif "sending" in document:
+                ids = document["sending"]
+                if isinstance(ids, list):
+                    sent.update(str(i) for i in ids if str(i) in entries)
+            else:
+                try:
+                    entry = OutboxEntry(**{k: v for k, v in document.items() if k in _ENTRY_FIELDS})
+                except TypeError:
+                    continue
+                entries.pop(entry.message_id, None)  # a replay journals the same id again
+                sent.discard(entry.message_id)
+                entries[entry.message_id] = entry
+        return [UnsettledMessage(entry, entry.message_id in sent) for entry in entries.values()]
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -166,13 +199,25 @@ class Outbox:
         """Rewrite the file with only its unsettled entries (removed when there are none).
         Only safe while no other console appends to it."""
         remaining = self.unsettled()
-        if remaining:
-            rewrite_json_lines(self.path, [entry.document() for entry in remaining])
-        else:
+        if not remaining:
             self.path.unlink(missing_ok=True)
+            return
+        documents = [left.entry.document() for left in remaining]
+        sent = [left.entry.message_id for left in remaining if left.sent]
+        rewrite_json_lines(self.path, documents + ([{"sending": sent}] if sent else []))
 
     def _recover(self, dead_letters: DeadLetterJournal, at: str) -> list[DeadLetter]:
-        letters = [entry.unknown_fate(at) for entry in self.unsettled()]
+        remaining = self.unsettled()
+        if not remaining:
+            self.path.unlink(missing_ok=True)
+            return []
+        # An unsent message that is a dead letter being replayed keeps the letter it has.
+        already = {letter.message_id for letter in dead_letters.entries()}
+        letters = [
+            left.entry.interrupted(at, sent=left.sent)
+            for left in remaining
+            if left.sent or left.entry.message_id not in already
+        ]
         if letters:
             dead_letters.add_many(letters)  # durable before they leave the outbox
         self.path.unlink(missing_ok=True)

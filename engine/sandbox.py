@@ -384,9 +384,7 @@ def _start_moto_server(address: str, timeout_seconds: float) -> Any:
             f"the embedded sandbox could not start on {address}: {server.failure}"
         ) from None
     if starter.is_alive():
-        raise SandboxStartError(
-            f"the embedded sandbox did not start within {timeout_seconds:g} s"
-        )
+        raise SandboxStartError(f"the embedded sandbox did not start within {timeout_seconds:g} s")
     return server
 
 

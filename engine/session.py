@@ -292,8 +292,12 @@ class ConsoleSession:
     ) -> SendReport:
         started = time.monotonic()
         delivery = self.settings.delivery
+        deliverer = self.deliverer()
+        sendable = [message for message in messages if message.will_send]
+        if len(sendable) > 1:  # all on record before the first goes out (one fsync)
+            self.outbox().queue(sendable, datetime.now(UTC).isoformat())
         outcomes = send_messages(
-            self.deliverer(),
+            deliverer,
             messages,
             concurrency=delivery.concurrency,
             batch=batch,
