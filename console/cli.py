@@ -121,25 +121,33 @@ def _load(arguments: argparse.Namespace) -> LoadedSettings:
 
 
 def _report_interrupted(session: ConsoleSession) -> None:
-    """One notice when an interrupted run left messages behind (sent but unanswered: fate
-    unknown; or never sent)."""
+    """One notice when an interrupted run left messages behind: sent but unanswered (fate
+    unknown: possible duplicates) or never sent."""
     letters = session.recover_interrupted()
     if not letters:
         return
     unknown = sum(1 for letter in letters if letter.possible_duplicate)
-    count = f"{len(letters)} message" + ("" if len(letters) == 1 else "s")
-    if unknown == len(letters):
-        have = "has" if unknown == 1 else "have"
-        notice = f"{count} from an interrupted run {have} unknown fate"
-    elif unknown:
-        notice = (
-            f"{count} from an interrupted run were not delivered or may not have been "
-            f"({unknown} with unknown fate, {len(letters) - unknown} never sent)"
-        )
+    unsent = len(letters) - unknown
+
+    def messages(count: int) -> str:
+        return f"{count} message" + ("" if count == 1 else "s")
+
+    def plural(count: int, one: str, many: str) -> str:
+        return one if count == 1 else many
+
+    where = f"{messages(len(letters))} from an interrupted run"
+    if not unsent:
+        notice = f"{where} {plural(unknown, 'has', 'have')} unknown fate"
+        advice = "re-sends them (possible duplicates)"
+    elif not unknown:
+        notice = f"{where} {plural(unsent, 'was', 'were')} never sent"
+        advice = "sends them"
     else:
-        were = "was" if len(letters) == 1 else "were"
-        notice = f"{count} from an interrupted run {were} never sent"
-    advice = "re-sends them" + (" (possible duplicates)" if unknown else "")
+        notice = (
+            f"{where} were not acknowledged: {unknown} {plural(unknown, 'has', 'have')} unknown "
+            f"fate (possible duplicates), {unsent} {plural(unsent, 'was', 'were')} never sent"
+        )
+        advice = "re-sends them"
     print(
         f"firehose-console: {notice}; `firehose-console dead-letters replay` {advice}",
         file=sys.stderr,
