@@ -13,20 +13,30 @@ from __future__ import annotations
 import base64
 import json
 import os
+import random
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import threading
 import time
+import tomllib
 import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import tomli_w
 
 from engine.sandbox import EmbeddedSandbox
+from engine.settings_file import (
+    load_settings,
+    save_settings,
+    settings_from_document,
+    temporary_leftovers,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 COUNT = 60
@@ -248,3 +258,74 @@ def test_ctrl_c_mid_burst_exits_130_and_the_rest_is_listed_at_the_next_start(
     assert listed.returncode == 0 and "from an interrupted run" in listed.stderr
     before = arrived(destination, stream)
     assert f"{COUNT - sum(before.values())} dead letter(s)" in listed.stdout
+
+
+# -- a settings save killed at random moments ---------------------------------------------
+
+VERSION_A = """
+[account]
+access_key_id = "AKIAIOSFODNN7EXAMPLE"
+secret_access_key = "save-kill-secret"
+
+[connections.travel]
+delivery_stream_name = "mPTravelAudiences"
+"""
+# Longer than A, so a mix of the two could not pass for either.
+VERSION_B = VERSION_A.replace('"mPTravelAudiences"', '"other-stream"') + "".join(
+    f'\n[connections.c{n}]\ndelivery_stream_name = "stream-{n}"\n' for n in range(40)
+)
+SAVER = """
+import itertools, sys
+from pathlib import Path
+from engine.settings_file import load_settings, save_settings, settings_from_document
+import tomllib
+path = Path(sys.argv[1])
+versions = [settings_from_document(tomllib.loads(text), "v") for text in sys.argv[2:]]
+for n in itertools.count():
+    save_settings(versions[(n + 1) % 2], load_settings(path))
+    if n == 2:
+        print("saving", flush=True)
+"""
+
+
+def rendered(text: str) -> str:
+    """The exact text a save writes for a version."""
+    settings = settings_from_document(tomllib.loads(text), "v")
+    secret = settings.account.secret_access_key.get_secret_value()
+    return tomli_w.dumps(settings.to_document(secret=secret))
+
+
+def test_a_save_killed_at_any_moment_leaves_the_old_or_the_new_file(tmp_path: Path) -> None:
+    path = tmp_path / "settings.toml"
+    versions = {rendered(VERSION_A), rendered(VERSION_B)}
+    path.write_text(rendered(VERSION_A))
+    dice = random.Random(5)
+    for _ in range(6):
+        saver = subprocess.Popen(
+            [sys.executable, "-c", SAVER, str(path), VERSION_A, VERSION_B],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert saver.stdout is not None and saver.stdout.readline() == "saving\n"
+        time.sleep(dice.uniform(0, 0.05))
+        saver.send_signal(signal.SIGKILL)
+        saver.wait(10)
+        assert path.read_text() in versions  # exactly one version, never a mix
+        assert (tmp_path / "settings.toml.bak").read_text() in versions
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        load_settings(path)  # and it loads
+    # A kill mid-write may leave a temporary file: private, never read, removed by a later save.
+    leftovers = temporary_leftovers(path)
+    assert all(stat.S_IMODE(leftover.stat().st_mode) == 0o600 for leftover in leftovers)
+    if not leftovers:  # the dice never hit the write: make one as a kill would
+        leftover = tmp_path / ".settings.toml.abcd1234"
+        leftover.write_text(rendered(VERSION_B)[:50])
+        leftovers = [leftover]
+    for leftover in leftovers:
+        os.utime(leftover, (1, 1))
+    loaded = load_settings(path)
+    assert loaded.settings.account.secret_access_key.get_secret_value() == "save-kill-secret"
+    save_settings(loaded.settings, loaded)
+    assert temporary_leftovers(path) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["settings.toml", "settings.toml.bak"]
