@@ -209,14 +209,16 @@ class ConsoleSession:
             return self._outbox
 
     def recover_interrupted(self) -> list[DeadLetter]:
-        """Messages an interrupted earlier run (crash, kill, power cut) was sending, whose fate
-        is unknown: they may or may not have reached Firehose.
+        """What an interrupted earlier run (crash, kill, power cut, Ctrl-C) left unsettled,
+        now in the dead-letter journal so ``replay_dead_letters`` re-sends it.
 
-        The first call (or the first send) moves them from the outbox into the dead-letter
-        journal, marked ``possible_duplicate`` with failure class ``UNKNOWN_FATE``, so
-        ``replay_dead_letters`` re-sends them; every call returns the same list. Empty when
-        there were none, or while another console uses this connection (they may still be in
-        flight there; the first console to start alone recovers them).
+        Letters with ``possible_duplicate`` (failure class ``UNKNOWN_FATE``) were sent but never
+        answered: they may already be in the stream, and a replay may deliver them twice. The
+        others (``INTERRUPTED_UNSENT``) were never sent. The session's first use of its journals
+        (this call, a send, ``dead_letters`` or ``replay_dead_letters``) does the recovery;
+        every call returns the same list. Empty when nothing was left, or while another console
+        uses this connection (its messages may still be in flight; the first console to start
+        alone recovers them).
         """
         self.outbox()
         return list(self._recovered)
@@ -312,10 +314,13 @@ class ConsoleSession:
         )
 
     def dead_letters(self) -> list[DeadLetter]:
+        """Every dead letter of this connection (an interrupted run's leftovers included)."""
+        self.outbox()
         return self.dead_letter_journal().entries()
 
     def replay_dead_letters(self) -> SendReport:
         """Send every dead letter again, byte for byte; the delivered ones leave the journal."""
+        self.outbox()  # an interrupted run's leftovers are replayed too
         journal = self.dead_letter_journal()
         letters = journal.entries()
         messages = [letter.to_message() for letter in letters]

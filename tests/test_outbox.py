@@ -264,3 +264,21 @@ def test_outbox_lines_are_json_documents_with_the_bytes_to_resend(tmp_path: Path
     document = json.loads(line)
     assert document["data_base64"] == message.data_base64
     assert document["connection"] == "travel" and document["stream_name"] == "stream"
+
+
+def test_listing_dead_letters_first_still_includes_an_interrupted_runs_leftovers(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(delivery=DeliverySettings(state_dir=str(tmp_path / "state")))
+    loaded = LoadedSettings(
+        settings, tmp_path / "s.toml", True, False, settings.account.secret_access_key, None
+    )
+    left = messages(3)
+    Outbox(tmp_path / "state" / "outbox" / "travel.jsonl", "travel").queue(left, "t")
+    session = ConsoleSession(loaded)
+    try:
+        listed = session.dead_letters()
+        assert [letter.message_id for letter in listed] == [m.message_id for m in left]
+        assert session.recover_interrupted() == listed
+    finally:
+        session.close()
