@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 _LOCK = threading.Lock()
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # one, reused: bursts
 
 
 def _line(document: dict[str, Any]) -> str:
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n"
+    return _ENCODER.encode(document) + "\n"
 
 
 def _ends_torn(descriptor: int) -> bool:

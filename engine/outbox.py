@@ -24,7 +24,7 @@ import fcntl
 import os
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -54,20 +54,21 @@ class OutboxEntry:
     data_base64: str
     at: str
 
-    @classmethod
-    def of(cls, message: OutgoingMessage, connection: str, at: str) -> OutboxEntry:
-        return cls(
-            message_id=message.message_id,
-            connection=connection,
-            stream_name=message.stream_name,
-            kind=message.kind.value,
-            action=message.action.value,
-            data_base64=message.data_base64,
-            at=at,
-        )
+    @staticmethod
+    def document_of(message: OutgoingMessage, connection: str, at: str) -> dict[str, Any]:
+        """The line journaling ``message`` (built directly: a burst writes thousands)."""
+        return {
+            "message_id": message.message_id,
+            "connection": connection,
+            "stream_name": message.stream_name,
+            "kind": message.kind.value,
+            "action": message.action.value,
+            "data_base64": message.data_base64,
+            "at": at,
+        }
 
     def document(self) -> dict[str, Any]:
-        return asdict(self)
+        return {field: getattr(self, field) for field in _ENTRY_FIELD_ORDER}
 
     def interrupted(self, at: str, *, sent: bool) -> DeadLetter:
         """The dead letter of a message a run was interrupted with: ``sent`` (Firehose may have
@@ -108,7 +109,8 @@ class Settlement:
         return {"done": self.message_id, "dead_lettered": self.dead_lettered}
 
 
-_ENTRY_FIELDS = frozenset(field.name for field in fields(OutboxEntry))
+_ENTRY_FIELD_ORDER = tuple(field.name for field in fields(OutboxEntry))
+_ENTRY_FIELDS = frozenset(_ENTRY_FIELD_ORDER)
 
 
 class Outbox:
@@ -137,7 +139,7 @@ class Outbox:
     def queue(self, messages: Sequence[OutgoingMessage], at: str) -> None:
         """Journal every message a send is about to make (one write, fsynced), before any is
         sent: an interrupted burst then leaves even its unsent messages on record."""
-        documents = [OutboxEntry.of(m, self.connection, at).document() for m in messages]
+        documents = [OutboxEntry.document_of(m, self.connection, at) for m in messages]
         append_json_lines(self.path, documents, sync=True)
         with self._lock:
             self._queued.update(m.message_id for m in messages)
@@ -148,7 +150,7 @@ class Outbox:
         with self._lock:
             fresh = [m for m in messages if m.message_id not in self._queued]
             self._queued.difference_update(m.message_id for m in messages)
-        documents = [OutboxEntry.of(m, self.connection, at).document() for m in fresh]
+        documents = [OutboxEntry.document_of(m, self.connection, at) for m in fresh]
         documents.append({"sending": [m.message_id for m in messages]})
         append_json_lines(self.path, documents, sync=True)
 
