@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.failures import Failure
-from engine.jsonl import append_json_lines, read_json_lines, rewrite_json_lines
+from engine.jsonl import append_json_lines, read_json_lines, update_json_lines
 from engine.records import Action, MessageKind, OutgoingMessage
 from engine.settings import DeliverySettings
 
@@ -128,7 +128,9 @@ class DeadLetterJournal:
         """Drop the given messages (once delivered) from the journal."""
         if not message_ids:
             return
-        kept = [
-            letter.document() for letter in self.entries() if letter.message_id not in message_ids
-        ]
-        rewrite_json_lines(self.path, kept)
+        # Read and rewritten under one lock: a letter appended meanwhile (another console, a
+        # send in another thread) is kept.
+        update_json_lines(
+            self.path,
+            lambda documents: [d for d in documents if d.get("message_id") not in message_ids],
+        )

@@ -282,3 +282,32 @@ def test_listing_dead_letters_first_still_includes_an_interrupted_runs_leftovers
         assert session.recover_interrupted() == listed
     finally:
         session.close()
+
+
+def test_removing_delivered_dead_letters_never_loses_one_appended_meanwhile(
+    tmp_path: Path,
+) -> None:
+    import threading
+
+    from engine.outbox import OutboxEntry
+
+    journal = DeadLetterJournal(tmp_path / "dead.jsonl")
+    letters = [
+        OutboxEntry(**OutboxEntry.document_of(m, "travel", "t")).interrupted("t", sent=False)
+        for m in messages(300)
+    ]
+    doomed = letters[:50]
+    journal.add_many(doomed)
+
+    def append_the_rest() -> None:
+        for letter in letters[50:]:
+            journal.add(letter)
+
+    appender = threading.Thread(target=append_the_rest)
+    appender.start()
+    while appender.is_alive():  # a replay removing what it delivered, again and again
+        journal.remove({letter.message_id for letter in doomed})
+    appender.join()
+    assert [letter.message_id for letter in journal.entries()] == [
+        letter.message_id for letter in letters[50:]
+    ]
