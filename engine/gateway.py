@@ -156,5 +156,5 @@ def _mask_secret(error: BaseException, secret: str) -> None:
         details = error.response.get("Error", {})
         for key, value in list(details.items()):
             if isinstance(value, str):
-                details[key] = redact(value, [secret])  # type: ignore[literal-required]
+                details[key] = redact(value, [secret])
     error.args = tuple(redact(a, [secret]) if isinstance(a, str) else a for a in error.args)

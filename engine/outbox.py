@@ -132,7 +132,8 @@ class Outbox:
 
     @property
     def lock_path(self) -> Path:
-        return self.path.with_name(self.path.name.removesuffix(".jsonl") + ".lock")
+        """Held shared by every console using the outbox (absolute: one key per file)."""
+        return self.path.absolute().with_name(self.path.name.removesuffix(".jsonl") + ".lock")
 
     # -- while sending ---------------------------------------------------------------------
 
@@ -182,9 +183,10 @@ class Outbox:
     # -- life cycle ------------------------------------------------------------------------
 
     def open(self, dead_letters: DeadLetterJournal, at: str) -> list[DeadLetter]:
-        """Start using the outbox. When no other console uses it, what an interrupted run left
-        there moves into ``dead_letters`` as fate unknown (possible duplicates) and is returned;
-        otherwise those messages may still be in flight, so they are left alone ([])."""
+        """Start using the outbox (a session does, before its first send). When no other
+        console uses it, what an interrupted run left there moves into ``dead_letters`` (sent:
+        fate unknown, possible duplicates; never sent: INTERRUPTED_UNSENT) and is returned;
+        otherwise those messages may still be in flight there, so they are left alone ([])."""
         if self._opened:
             return []
         recovered = _USERS.join(self.lock_path, lambda: self._recover(dead_letters, at))

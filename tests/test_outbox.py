@@ -311,3 +311,25 @@ def test_removing_delivered_dead_letters_never_loses_one_appended_meanwhile(
     assert [letter.message_id for letter in journal.entries()] == [
         letter.message_id for letter in letters[50:]
     ]
+
+
+def test_a_possible_duplicate_that_fails_again_stays_one(tmp_path: Path) -> None:
+    settings = Settings(
+        delivery=DeliverySettings(state_dir=str(tmp_path / "state"), max_attempts=1)
+    )
+    loaded = LoadedSettings(
+        settings, tmp_path / "s.toml", True, False, settings.account.secret_access_key, None
+    )
+    Outbox(tmp_path / "state" / "outbox" / "travel.jsonl", "travel").sending(messages(1), "t")
+    session = ConsoleSession(loaded)
+    denied = ClientError({"Error": {"Code": "AccessDeniedException"}}, "PutRecord")
+    session._gateway = Sender(denied)  # type: ignore[assignment]  # the stream refuses it
+    try:
+        (interrupted,) = session.recover_interrupted()
+        report = session.replay_dead_letters()
+        (letter,) = session.dead_letters()
+    finally:
+        session.close()
+    assert report.failed == 1
+    assert letter.message_id == interrupted.message_id
+    assert letter.failure_class == "ACCESS_DENIED" and letter.possible_duplicate
