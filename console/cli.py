@@ -8,16 +8,29 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from engine.records import Action, preview_document
-from engine.settings_file import LoadedSettings, SettingsError, load_settings
+from engine.settings_file import (
+    LoadedSettings,
+    SettingsError,
+    load_settings,
+    permission_warning,
+    redact,
+    secrets_of,
+)
+
+if TYPE_CHECKING:
+    from engine.session import ConsoleSession
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_SETTINGS_PATH = Path("settings.toml")
+# A burst's messages are built in memory first: a typo like --count 1000000000 is refused.
+MAX_COUNT = 100_000
 
 
 class UsageError(Exception):
@@ -46,17 +59,19 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     )
 
 
-def _positive_int(text: str) -> int:
+def _count(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError("must be 1 or more")
+    if value > MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_COUNT}")
     return value
 
 
 def _positive_float(text: str) -> float:
     value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be above 0")
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError("must be a number above 0")
     return value
 
 
@@ -75,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("action", choices=actions)
     send = commands.add_parser("send", help="send test messages into the stream")
     send.add_argument("action", choices=actions)
-    send.add_argument("--count", type=_positive_int, default=1, help="messages to send (N users)")
+    send.add_argument("--count", type=_count, default=1, help="messages to send (N users)")
     send.add_argument("--rate", type=_positive_float, help="records per second at most")
     send.add_argument("--batch", action="store_true", help="use PutRecordBatch (≤500 a call)")
     dead = commands.add_parser("dead-letters", help="list or re-send undelivered messages")
@@ -95,10 +110,48 @@ def _print_json(document: Any) -> None:
 
 def _load(arguments: argparse.Namespace) -> LoadedSettings:
     loaded = load_settings(arguments.settings)
+    arguments.loaded = loaded  # so every error message can mask its secret
+    warning = permission_warning(loaded)
+    if warning:
+        print(f"firehose-console: {warning}", file=sys.stderr)
     if arguments.connection and arguments.connection not in loaded.settings.connections:
         known = ", ".join(loaded.settings.connections)
         raise UsageError(f"no connection named {arguments.connection!r}; known: {known}")
     return loaded
+
+
+def _report_interrupted(session: ConsoleSession) -> None:
+    """One notice when an interrupted run left messages behind: sent but unanswered (fate
+    unknown: possible duplicates) or never sent."""
+    letters = session.recover_interrupted()
+    if not letters:
+        return
+    unknown = sum(1 for letter in letters if letter.possible_duplicate)
+    unsent = len(letters) - unknown
+
+    def messages(count: int) -> str:
+        return f"{count} message" + ("" if count == 1 else "s")
+
+    def plural(count: int, one: str, many: str) -> str:
+        return one if count == 1 else many
+
+    where = f"{messages(len(letters))} from an interrupted run"
+    if not unsent:
+        notice = f"{where} {plural(unknown, 'has', 'have')} unknown fate"
+        advice = "re-sends them (possible duplicates)"
+    elif not unknown:
+        notice = f"{where} {plural(unsent, 'was', 'were')} never sent"
+        advice = "sends them"
+    else:
+        notice = (
+            f"{where} were not acknowledged: {unknown} {plural(unknown, 'has', 'have')} unknown "
+            f"fate (possible duplicates), {unsent} {plural(unsent, 'was', 'were')} never sent"
+        )
+        advice = "re-sends them"
+    print(
+        f"firehose-console: {notice}; `firehose-console dead-letters replay` {advice}",
+        file=sys.stderr,
+    )
 
 
 def _run_init(arguments: argparse.Namespace) -> int:
@@ -129,6 +182,8 @@ def _run_session_command(arguments: argparse.Namespace) -> int:
         sink=progress.on_event if progress else lambda event: None,
     )
     try:
+        if arguments.command != "preview":  # preview stays pure: it touches no journal
+            _report_interrupted(session)
         if arguments.command == "preview":
             messages = session.preview(Action(arguments.action))
             if as_json:
@@ -174,11 +229,14 @@ def _run_session_command(arguments: argparse.Namespace) -> int:
             else:
                 print(cli_output.render_dead_letters(letters, session.dead_letter_journal().path))
             return EXIT_OK
+        duplicates = sum(1 for letter in session.dead_letters() if letter.possible_duplicate)
         replay = session.replay_dead_letters()
         if as_json:
-            _print_json(replay.document())
+            _print_json({**replay.document(), "possible_duplicates": duplicates})
         else:
             print(cli_output.render_send_report(replay, session.dead_letter_journal().path))
+            if duplicates:
+                print(cli_output.render_possible_duplicates(duplicates))
         return EXIT_OK if replay.ok else EXIT_FAILED
     finally:
         session.close()
@@ -191,8 +249,16 @@ def _run_console(arguments: argparse.Namespace) -> int:
     return run_console(loaded, connection_name=arguments.connection, use_sandbox=arguments.sandbox)
 
 
+def _fail(message: str, status: int, arguments: argparse.Namespace | None) -> int:
+    """Print an error on stderr, any secret masked, and return the exit status."""
+    loaded: LoadedSettings | None = getattr(arguments, "loaded", None)
+    print(f"firehose-console: {redact(message, secrets_of(loaded))}", file=sys.stderr)
+    return status
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``firehose-console`` script; returns the exit status."""
+    arguments: argparse.Namespace | None = None
     try:
         arguments = build_parser().parse_args(argv)
         if arguments.command == "init":
@@ -201,17 +267,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_console(arguments)
         return _run_session_command(arguments)
     except UsageError as error:
-        print(f"firehose-console: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return _fail(str(error), EXIT_USAGE, arguments)
     except SettingsError as error:
-        print(f"firehose-console: bad settings:\n{error}", file=sys.stderr)
-        return EXIT_USAGE
+        return _fail(f"bad settings:\n{error}", EXIT_USAGE, arguments)
     except KeyboardInterrupt:
-        print("firehose-console: interrupted", file=sys.stderr)
-        return 130
+        return _fail("interrupted", 130, arguments)
     except Exception as error:  # the last line of defence: one line, never a traceback
-        print(f"firehose-console: {type(error).__name__}: {error}", file=sys.stderr)
-        return EXIT_FAILED
+        text = " ".join(f"{type(error).__name__}: {error}".split())
+        return _fail(text, EXIT_FAILED, arguments)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from engine.dead_letters import DeadLetter
+from engine.dead_letters import INTERRUPTED_UNSENT, UNKNOWN_FATE, DeadLetter
 from engine.event_digest import DeliveryCounter, DeliveryTally
 from engine.events import DeliveryEvent, RateAdjusted
 from engine.records import OutgoingMessage
@@ -97,12 +97,32 @@ def render_dead_letters(letters: Sequence[DeadLetter], journal: Path) -> str:
         return f"No dead letters ({journal})."
     lines = [f"{len(letters)} dead letter(s) in {journal}:"]
     for letter in letters:
+        why = f"{letter.alert_type}: {letter.detail}" if letter.alert_type else letter.detail
+        if letter.failure_class == UNKNOWN_FATE:
+            why = f"FATE UNKNOWN: {why}"
+        elif letter.failure_class == INTERRUPTED_UNSENT:
+            why = f"NEVER SENT: {why}"
+        tries = f"after {letter.attempts} attempt(s)" if letter.attempts else "attempts unknown"
+        mark = "  [possible duplicate]" if letter.possible_duplicate else ""
         lines.append(
-            f"  {letter.at}  {letter.kind:<6} → {letter.stream_name}  {letter.alert_type}: "
-            f"{letter.detail} (after {letter.attempts} attempt(s))  id {letter.message_id}"
+            f"  {letter.at}  {letter.kind:<6} → {letter.stream_name}  {why} ({tries})"
+            f"  id {letter.message_id}{mark}"
+        )
+    duplicates = sum(1 for letter in letters if letter.possible_duplicate)
+    if duplicates:
+        lines.append(
+            f"{duplicates} of them may already be delivered (an interrupted run was sending "
+            "them): a replay can deliver those twice."
         )
     lines.append("Re-send them with `firehose-console dead-letters replay`.")
     return "\n".join(lines)
+
+
+def render_possible_duplicates(count: int) -> str:
+    return (
+        f"{count} of the re-sent message(s) were possible duplicates (fate unknown after an "
+        "interrupted run): the destination may hold those twice."
+    )
 
 
 class ProgressBar:

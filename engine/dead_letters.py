@@ -5,16 +5,23 @@ from __future__ import annotations
 import base64
 import json
 import os
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from engine.failures import Failure
-from engine.jsonl import append_json_line, read_json_lines, rewrite_json_lines
+from engine.jsonl import append_json_lines, read_json_lines, update_json_lines
 from engine.records import Action, MessageKind, OutgoingMessage
 from engine.settings import DeliverySettings
 
 APP_DIR_NAME = "firehose-console"
+# The failure class of a message a run was sending when it was interrupted (see engine.outbox).
+UNKNOWN_FATE = "UNKNOWN_FATE"
+UNKNOWN_FATE_DETAIL = "interrupted before Firehose answered: may already be delivered"
+# ... and of one it was interrupted with before sending it: certainly not delivered.
+INTERRUPTED_UNSENT = "INTERRUPTED_UNSENT"
+INTERRUPTED_UNSENT_DETAIL = "interrupted before it was sent: not delivered"
 
 
 def state_directory(delivery: DeliverySettings) -> Path:
@@ -40,6 +47,9 @@ class DeadLetter:
     detail: str
     attempts: int
     at: str
+    # True when the message may have reached Firehose already (its fate is unknown): a replay
+    # can then deliver it twice.
+    possible_duplicate: bool = False
 
     @classmethod
     def from_failure(
@@ -95,14 +105,19 @@ class DeadLetterJournal:
         return cls(state_directory(delivery) / "dead-letters" / f"{connection}.jsonl")
 
     def add(self, letter: DeadLetter) -> None:
-        append_json_line(self.path, letter.document())
+        self.add_many([letter])
+
+    def add_many(self, letters: Sequence[DeadLetter]) -> None:
+        """Append letters in one fsynced write."""
+        append_json_lines(self.path, [letter.document() for letter in letters])
 
     def entries(self) -> list[DeadLetter]:
         """Every dead letter, oldest first; the latest word on a message wins."""
         by_id: dict[str, DeadLetter] = {}
+        known = {field.name for field in fields(DeadLetter)}
         for document in read_json_lines(self.path):
-            try:
-                letter = DeadLetter(**document)
+            try:  # keys a newer version added are ignored rather than losing the letter
+                letter = DeadLetter(**{k: v for k, v in document.items() if k in known})
             except TypeError:
                 continue
             by_id.pop(letter.message_id, None)
@@ -113,7 +128,9 @@ class DeadLetterJournal:
         """Drop the given messages (once delivered) from the journal."""
         if not message_ids:
             return
-        kept = [
-            letter.document() for letter in self.entries() if letter.message_id not in message_ids
-        ]
-        rewrite_json_lines(self.path, kept)
+        # Read and rewritten under one lock: a letter appended meanwhile (another console, a
+        # send in another thread) is kept.
+        update_json_lines(
+            self.path,
+            lambda documents: [d for d in documents if d.get("message_id") not in message_ids],
+        )

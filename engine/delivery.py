@@ -6,6 +6,7 @@ event; whatever cannot be delivered is dead-lettered, never dropped silently.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -26,6 +27,7 @@ from engine.events import (
 )
 from engine.failures import AlertType, Failure, FailureClass, classify, classify_code
 from engine.gateway import BatchEntryResult
+from engine.outbox import Outbox, Settlement
 from engine.records import OutgoingMessage
 from engine.settings import RECORD_SIZE_LIMIT_BYTES, DeliverySettings
 
@@ -90,7 +92,12 @@ def _received(failure: Failure) -> dict[str, object]:
 
 
 class Deliverer:
-    """Sends messages through a RecordSender, retrying, alerting and dead-lettering."""
+    """Sends messages through a RecordSender, retrying, alerting and dead-lettering.
+
+    With an ``outbox``, each call's messages are journaled (fsynced) before the call and
+    tombstoned once Firehose answered for them or they were dead-lettered, so a crash leaves
+    the messages in flight on record (see ``engine.outbox``).
+    """
 
     def __init__(
         self,
@@ -101,6 +108,7 @@ class Deliverer:
         alerts: AlertBoard,
         sink: EventSink,
         dead_letters: DeadLetterJournal | None = None,
+        outbox: Outbox | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         clock: Callable[[], datetime] = _now,
@@ -111,6 +119,7 @@ class Deliverer:
         self.alerts = alerts
         self.sink = sink
         self.dead_letters = dead_letters
+        self.outbox = outbox
         self.sleep = sleep
         self.rng = rng or random.Random()
         self.clock = clock
@@ -122,6 +131,7 @@ class Deliverer:
         refused = self._refuse_unsendable(message)
         if refused is not None:
             return refused
+        self._journal([message])
         started = time.monotonic()
         for attempt in range(1, self.policy.max_attempts + 1):
             self.sink(AttemptStarted(message.message_id, message.kind, attempt, self.clock()))
@@ -130,9 +140,9 @@ class Deliverer:
             except Exception as error:  # every failure is classified, none escapes
                 failure = classify(error)
             else:
-                return self._delivered(message, record_id, attempt, started)
+                return self._settled(self._delivered(message, record_id, attempt, started))
             if not self._retry_after(message, failure, attempt):
-                return self._give_up(message, failure, attempt, started)
+                return self._settled(self._give_up(message, failure, attempt, started))
         raise AssertionError("unreachable: the last attempt always gives up")
 
     # -- batches -------------------------------------------------------------------------
@@ -147,6 +157,7 @@ class Deliverer:
                 pending.append(index)
             else:
                 outcomes[index] = refused
+        self._journal([messages[index] for index in pending])
         started = time.monotonic()
         attempt = 0
         while pending:
@@ -164,11 +175,13 @@ class Deliverer:
                 failures = [classify(error)] * len(pending)
                 results = [BatchEntryResult(None)] * len(pending)
             still_pending: list[int] = []
+            settled: list[DeliveryOutcome] = []
             backoff_needed = False
             for index, result, failure in zip(pending, results, failures, strict=True):
                 message = messages[index]
                 if failure is None and result.record_id:
                     outcomes[index] = self._delivered(message, result.record_id, attempt, started)
+                    settled.append(outcomes[index])
                     continue
                 assert failure is not None
                 if self._retry_after(message, failure, attempt, sleep=False):
@@ -176,6 +189,8 @@ class Deliverer:
                     backoff_needed = True
                 else:
                     outcomes[index] = self._give_up(message, failure, attempt, started)
+                    settled.append(outcomes[index])
+            self._settle(settled)
             pending = still_pending
             if backoff_needed:
                 self.sleep(self.policy.backoff_seconds(attempt, self.rng))
@@ -188,6 +203,26 @@ class Deliverer:
         return None
 
     # -- shared steps --------------------------------------------------------------------
+
+    def _journal(self, messages: Sequence[OutgoingMessage]) -> None:
+        """Marked as sending in the outbox before the call (a failure here stops the send:
+        better unsent than sent without a trace)."""
+        if self.outbox is not None and messages:
+            self.outbox.sending(messages, self.clock().isoformat())
+
+    def _settle(self, outcomes: Sequence[DeliveryOutcome]) -> None:
+        if self.outbox is None or not outcomes:
+            return
+        settlements = [
+            Settlement(o.message.message_id, o.record_id, o.dead_lettered) for o in outcomes
+        ]
+        # If this fails, the messages look interrupted at the next start: reported, not lost.
+        with contextlib.suppress(OSError):
+            self.outbox.settle(settlements)
+
+    def _settled(self, outcome: DeliveryOutcome) -> DeliveryOutcome:
+        self._settle([outcome])
+        return outcome
 
     def _refuse_unsendable(self, message: OutgoingMessage) -> DeliveryOutcome | None:
         if message.will_send:

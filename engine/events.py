@@ -12,6 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from engine.alerts import Alert
+from engine.dead_letters import DeadLetter
 from engine.failures import Failure
 from engine.records import MessageKind
 
@@ -83,6 +84,15 @@ class RateAdjusted:
     at: datetime
 
 
+@dataclass(frozen=True)
+class InterruptedRunRecovered:
+    """Messages an interrupted earlier run was sending, fate unknown, were moved into the
+    dead-letter journal as possible duplicates (``ConsoleSession.recover_interrupted``)."""
+
+    letters: tuple[DeadLetter, ...]
+    journal_path: str
+
+
 DeliveryEvent = (
     AttemptStarted
     | AttemptFailed
@@ -91,6 +101,7 @@ DeliveryEvent = (
     | AlertRaised
     | DeadLettered
     | RateAdjusted
+    | InterruptedRunRecovered
 )
 EventSink = Callable[[DeliveryEvent], None]
 

@@ -6,12 +6,15 @@ count, show and back off from.
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
+
+from engine.settings_file import redact
 
 if TYPE_CHECKING:  # boto3 and botocore's client load in ~0.5 s: only when a call is made
     from botocore.client import BaseClient
@@ -58,8 +61,18 @@ class FirehoseGateway:
         self._clients: dict[str, BaseClient] = {}
         self._lock = threading.Lock()
 
+    @contextlib.contextmanager
+    def _secret_kept_out(self) -> Iterator[None]:
+        """Mask the secret in whatever a call raises, should anything ever quote it: errors end
+        up in alerts, dead letters and on the terminal."""
+        try:
+            yield
+        except Exception as error:
+            _mask_secret(error, self.config.secret_access_key.get_secret_value())
+            raise
+
     def _client(self, service: str) -> BaseClient:
-        with self._lock:
+        with self._lock, self._secret_kept_out():
             client = self._clients.get(service)
             if client is None:
                 client = self._make_client(service)
@@ -101,18 +114,20 @@ class FirehoseGateway:
 
     def put_record(self, stream_name: str, data: bytes) -> str:
         """PutRecord; returns the RecordId Firehose gave back."""
-        response = self._client("firehose").put_record(
-            DeliveryStreamName=stream_name, Record={"Data": data}
-        )
+        client = self._client("firehose")
+        with self._secret_kept_out():
+            response = client.put_record(DeliveryStreamName=stream_name, Record={"Data": data})
         return str(response["RecordId"])
 
     def put_record_batch(
         self, stream_name: str, records: Sequence[bytes]
     ) -> list[BatchEntryResult]:
         """PutRecordBatch; one result per record, in order."""
-        response = self._client("firehose").put_record_batch(
-            DeliveryStreamName=stream_name, Records=[{"Data": data} for data in records]
-        )
+        client = self._client("firehose")
+        with self._secret_kept_out():
+            response = client.put_record_batch(
+                DeliveryStreamName=stream_name, Records=[{"Data": data} for data in records]
+            )
         return [
             BatchEntryResult(
                 record_id=entry.get("RecordId") if not entry.get("ErrorCode") else None,
@@ -124,10 +139,28 @@ class FirehoseGateway:
 
     def describe_stream(self, stream_name: str) -> dict[str, Any]:
         """DescribeDeliveryStream's ``DeliveryStreamDescription``."""
-        response = self._client("firehose").describe_delivery_stream(DeliveryStreamName=stream_name)
+        client = self._client("firehose")
+        with self._secret_kept_out():
+            response = client.describe_delivery_stream(DeliveryStreamName=stream_name)
         return dict(response["DeliveryStreamDescription"])
 
     def caller_identity(self) -> dict[str, str]:
         """STS GetCallerIdentity: Account, Arn and UserId of the credentials in use."""
-        response = self._client("sts").get_caller_identity()
+        client = self._client("sts")
+        with self._secret_kept_out():
+            response = client.get_caller_identity()
         return {key: str(response[key]) for key in ("Account", "Arn", "UserId")}
+
+
+def _mask_secret(error: BaseException, secret: str) -> None:
+    """Mask ``secret`` in an exception's message (and a ClientError's parsed error), in place."""
+    from botocore.exceptions import ClientError
+
+    if len(secret) < 4:
+        return
+    if isinstance(error, ClientError):
+        details = error.response.get("Error", {})
+        for key, value in list(details.items()):
+            if isinstance(value, str):
+                details[key] = redact(value, [secret])
+    error.args = tuple(redact(a, [secret]) if isinstance(a, str) else a for a in error.args)

@@ -1,29 +1,75 @@
-"""Append-only JSON Lines files that survive a crash: fsynced appends, torn tails tolerated."""
+"""Append-only JSON Lines files that survive a crash: fsynced appends, torn tails tolerated.
+
+Appends take a shared ``flock`` on ``FILE.lock`` and rewrites an exclusive one, so a rewrite
+(read, change, rename) never loses a line appended meanwhile by another thread or process.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import tempfile
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 _LOCK = threading.Lock()
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # one, reused: bursts
+
+
+def _line(document: dict[str, Any]) -> str:
+    return _ENCODER.encode(document) + "\n"
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path, *, exclusive: bool) -> Iterator[None]:
+    """Shared (appends) or exclusive (rewrites) use of ``path``; each call opens its own
+    descriptor, so threads exclude each other as processes do."""
+    descriptor = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
+
+
+def _ends_torn(descriptor: int) -> bool:
+    """True when the file's last byte is not a newline: a line torn by a crash."""
+    size = os.fstat(descriptor).st_size
+    return size > 0 and os.pread(descriptor, 1, size - 1) != b"\n"
+
+
+def append_json_lines(
+    path: Path, documents: Sequence[dict[str, Any]], *, sync: bool = True
+) -> None:
+    """Append documents as lines in one write; with ``sync``, flushed to disk before returning.
+
+    A torn last line left by a crash is closed with a newline first, so it stays one unreadable
+    line instead of swallowing the first document appended after it.
+    """
+    if not documents:
+        return
+    data = "".join(_line(document) for document in documents).encode("utf-8")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _file_lock(path, exclusive=False):
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            with _LOCK:
+                if _ends_torn(descriptor):
+                    data = b"\n" + data
+                os.write(descriptor, data)
+            if sync:  # outside _LOCK: concurrent writers' fsyncs share the disk's commits
+                os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
 
 
 def append_json_line(path: Path, document: dict[str, Any]) -> None:
     """Append one document as a line, flushed to disk before returning."""
-    line = json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with _LOCK:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        try:
-            os.write(descriptor, line.encode("utf-8"))
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
+    append_json_lines(path, [document])
 
 
 def read_json_lines(path: Path) -> list[dict[str, Any]]:
@@ -45,17 +91,26 @@ def read_json_lines(path: Path) -> list[dict[str, Any]]:
 
 def rewrite_json_lines(path: Path, documents: Iterable[dict[str, Any]]) -> None:
     """Replace the file's content atomically (temp file, fsync, rename)."""
+    update_json_lines(path, lambda _: documents)
+
+
+def update_json_lines(
+    path: Path, change: Callable[[list[dict[str, Any]]], Iterable[dict[str, Any]]]
+) -> None:
+    """Replace the file's documents with ``change(documents)`` atomically (temp file, fsync,
+    rename), with appends held off from the read to the rename so none is lost."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _LOCK:
-        descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-                for document in documents:
-                    handle.write(json.dumps(document, ensure_ascii=False, separators=(",", ":")))
-                    handle.write("\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+    with _file_lock(path, exclusive=True):
+        documents = change(read_json_lines(path))
+        with _LOCK:
+            descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+            try:
+                with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                    for document in documents:
+                        handle.write(_line(document))
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(temporary, path)
+            except BaseException:
+                Path(temporary).unlink(missing_ok=True)
+                raise

@@ -9,11 +9,13 @@ moto is imported only when a sandbox starts, so the engine stays quick to import
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import re
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
@@ -28,6 +30,9 @@ MOTO_DEFAULT_ACCOUNT_ID = "123456789012"
 SANDBOX_ROLE_NAME = "firehose-console-sandbox"
 # As a fresh console stream would be set up; verification shows them as the delivery delay.
 SANDBOX_BUFFERING_HINTS = {"SizeInMBs": 5, "IntervalInSeconds": 300}
+
+# moto's own start() waits without a limit, forever if its server thread fails to bind.
+SANDBOX_START_TIMEOUT_SECONDS = 30.0
 
 # The loggers moto's server writes to: werkzeug logs every request, and Flask hangs a stderr
 # handler on "moto" (its app's name) unless one is there already.
@@ -44,8 +49,15 @@ class DeliveredRecord:
     decoded: dict[str, Any] | None  # the record's JSON object; None when it is not one
 
 
+class SandboxStartError(RuntimeError):
+    """The embedded sandbox's server could not start (in time)."""
+
+
 class EmbeddedSandbox:
     """moto's server in-process on 127.0.0.1 (a free port), with a bucket and a DirectPut stream."""
+
+    bind_address = "127.0.0.1"
+    start_timeout_seconds = SANDBOX_START_TIMEOUT_SECONDS
 
     # Credentials that cannot reach AWS; moto accepts any.
     ACCESS_KEY_ID = "sandbox-key-id"
@@ -84,9 +96,9 @@ class EmbeddedSandbox:
         """Stop the server; what was delivered stays readable until the process ends."""
         with self._lock:
             server, self._server = self._server, None
-            self._endpoint_url = None
-        if server is not None:
-            server.stop()
+            endpoint, self._endpoint_url = self._endpoint_url, None
+        if server is not None and endpoint is not None:
+            _stop_moto_server(server, endpoint, self.start_timeout_seconds)
 
     def __enter__(self) -> EmbeddedSandbox:
         self.start()
@@ -102,10 +114,7 @@ class EmbeddedSandbox:
 
     def _start_server(self) -> None:
         _silence_server_logs()
-        from moto.server import ThreadedMotoServer
-
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
+        server = _start_moto_server(self.bind_address, self.start_timeout_seconds)
         _keep_tracebacks_off_terminal(server)
         host, port = server.get_host_and_port()
         self._server = server
@@ -333,6 +342,66 @@ def _stored_objects(
             modified = modified.replace(tzinfo=UTC)
         stored.append((str(key.name), modified, body))
     return stored
+
+
+def _start_moto_server(address: str, timeout_seconds: float) -> Any:
+    """moto's ThreadedMotoServer on ``address`` (a free port), started within a time limit.
+
+    moto's ``start`` waits for its server thread without a limit, and a thread that fails (say,
+    the address cannot be bound) would print a traceback and never signal: here the failure is
+    kept and raised as SandboxStartError, and the wait is bounded.
+    """
+    import socket
+
+    from moto.server import ThreadedMotoServer
+
+    try:  # werkzeug prints a bind failure to stderr and exits its thread: find out first
+        socket.create_server((address, 0)).close()
+    except OSError as error:
+        raise SandboxStartError(
+            f"the embedded sandbox cannot listen on {address}: {error.strerror or error}"
+        ) from None
+
+    class BoundedServer(ThreadedMotoServer):
+        failure: BaseException | None = None
+
+        def _server_entry(self) -> None:
+            try:
+                super()._server_entry()
+            except BaseException as error:  # reported by the caller, not as a thread traceback
+                self.failure = error
+                ready = getattr(self, "_server_ready_event", None)
+                if ready is not None:
+                    ready.set()  # wakes moto's start() so the starter thread ends
+
+    server = BoundedServer(ip_address=address, port=0, verbose=False)
+    starter = threading.Thread(target=server.start, daemon=True, name="sandbox-start")
+    starter.start()
+    deadline = time.monotonic() + timeout_seconds
+    while starter.is_alive() and server.failure is None and time.monotonic() < deadline:
+        starter.join(0.05)
+    if server.failure is not None:
+        raise SandboxStartError(
+            f"the embedded sandbox could not start on {address}: {server.failure}"
+        ) from None
+    if starter.is_alive():
+        raise SandboxStartError(f"the embedded sandbox did not start within {timeout_seconds:g} s")
+    return server
+
+
+def _stop_moto_server(server: Any, endpoint_url: str, timeout_seconds: float) -> None:
+    """Stop the server without waiting out its 0.5 s poll: connections wake it up at once.
+    Bounded: a server that will not stop is left to die with the process (a daemon thread)."""
+    import socket
+
+    host, _, port = endpoint_url.removeprefix("http://").rpartition(":")
+    stopper = threading.Thread(target=server.stop, daemon=True, name="sandbox-stop")
+    stopper.start()
+    deadline = time.monotonic() + timeout_seconds
+    while stopper.is_alive() and time.monotonic() < deadline:
+        with contextlib.suppress(OSError):  # refused: the server is going already
+            socket.create_connection((host, int(port)), timeout=0.2).close()
+        stopper.join(0.02)
 
 
 def _silence_server_logs() -> None:

@@ -7,17 +7,20 @@ preview and send. The embedded sandbox (and moto with it) is imported only when 
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from engine.alerts import Alert, AlertBoard, alert_document
 from engine.burst import send_messages
 from engine.dead_letters import DeadLetter, DeadLetterJournal
 from engine.delivery import Deliverer, DeliveryOutcome, RetryPolicy
-from engine.events import EventSink, ignore_events
+from engine.events import EventSink, InterruptedRunRecovered, ignore_events
 from engine.gateway import ClientHook, FirehoseGateway, GatewayConfig
+from engine.outbox import Outbox
 from engine.quotas import direct_put_quota
 from engine.records import (
     Action,
@@ -114,6 +117,9 @@ class ConsoleSession:
         self._clock = clock
         self._sandbox: EmbeddedSandbox | None = None
         self._gateway: FirehoseGateway | None = None
+        self._outbox: Outbox | None = None
+        self._outbox_lock = threading.Lock()
+        self._recovered: tuple[DeadLetter, ...] = ()
 
     # -- what is in use ------------------------------------------------------------------
 
@@ -181,9 +187,42 @@ class ConsoleSession:
         rng = random.Random(chaos.seed) if chaos.seed is not None else None
         return (lambda client: install_chaos(client, plan, rng),)
 
+    def _journal_name(self) -> str:
+        # Sandbox runs keep their own journals, never mixed with a real stream's.
+        return f"{self.connection_name}.sandbox" if self.uses_sandbox else self.connection_name
+
     def dead_letter_journal(self) -> DeadLetterJournal:
-        name = f"{self.connection_name}.sandbox" if self.uses_sandbox else self.connection_name
-        return DeadLetterJournal.for_connection(self.settings.delivery, name)
+        return DeadLetterJournal.for_connection(self.settings.delivery, self._journal_name())
+
+    def outbox(self) -> Outbox:
+        """This connection's outbox, opened on first use; opening it recovers what an
+        interrupted run left there (see ``recover_interrupted``)."""
+        with self._outbox_lock:
+            if self._outbox is None:
+                outbox = Outbox.for_connection(
+                    self.settings.delivery, self._journal_name(), self.connection_name
+                )
+                journal = self.dead_letter_journal()
+                self._recovered = tuple(outbox.open(journal, datetime.now(UTC).isoformat()))
+                self._outbox = outbox
+                if self._recovered:
+                    self.sink(InterruptedRunRecovered(self._recovered, str(journal.path)))
+            return self._outbox
+
+    def recover_interrupted(self) -> list[DeadLetter]:
+        """What an interrupted earlier run (crash, kill, power cut, Ctrl-C) left unsettled,
+        now in the dead-letter journal so ``replay_dead_letters`` re-sends it.
+
+        Letters with ``possible_duplicate`` (failure class ``UNKNOWN_FATE``) were sent but never
+        answered: they may already be in the stream, and a replay may deliver them twice. The
+        others (``INTERRUPTED_UNSENT``) were never sent. The session's first use of its journals
+        (this call, a send, ``dead_letters`` or ``replay_dead_letters``) does the recovery;
+        every call returns the same list. Empty when nothing was left, or while another console
+        uses this connection (its messages may still be in flight; the first console to start
+        alone recovers them).
+        """
+        self.outbox()
+        return list(self._recovered)
 
     def deliverer(self) -> Deliverer:
         return Deliverer(
@@ -193,6 +232,7 @@ class ConsoleSession:
             alerts=self.alerts,
             sink=self.sink,
             dead_letters=self.dead_letter_journal(),
+            outbox=self.outbox(),
             sleep=self._sleep,
             rng=self._rng,
         )
@@ -256,6 +296,9 @@ class ConsoleSession:
         deliverer = self.deliverer()  # may start the sandbox: not part of the send's time
         started = time.monotonic()
         delivery = self.settings.delivery
+        sendable = [message for message in messages if message.will_send]
+        if len(sendable) > 1:  # all on record before the first goes out (one fsync)
+            self.outbox().queue(sendable, datetime.now(UTC).isoformat())
         outcomes = send_messages(
             deliverer,
             messages,
@@ -275,16 +318,28 @@ class ConsoleSession:
         )
 
     def dead_letters(self) -> list[DeadLetter]:
+        """Every dead letter of this connection (an interrupted run's leftovers included)."""
+        self.outbox()
         return self.dead_letter_journal().entries()
 
     def replay_dead_letters(self) -> SendReport:
         """Send every dead letter again, byte for byte; the delivered ones leave the journal."""
+        self.outbox()  # an interrupted run's leftovers are replayed too
         journal = self.dead_letter_journal()
         letters = journal.entries()
         messages = [letter.to_message() for letter in letters]
         # Replayed messages that fail again are re-journaled under the same id (latest wins).
         report = self.send_messages(messages)
         journal.remove({o.message.message_id for o in report.outcomes if o.delivered})
+        # A possible duplicate that failed again stays one: its first send may have arrived.
+        possible = {letter.message_id for letter in letters if letter.possible_duplicate}
+        journal.add_many(
+            [
+                replace(letter, possible_duplicate=True)
+                for letter in journal.entries()
+                if letter.message_id in possible and not letter.possible_duplicate
+            ]
+        )
         return report
 
     def delivered_records(self) -> list[DeliveredRecord]:
@@ -292,6 +347,10 @@ class ConsoleSession:
         return self.sandbox().delivered_records(self.stream_name)
 
     def close(self) -> None:
+        with self._outbox_lock:
+            if self._outbox is not None:
+                self._outbox.close()
+                self._outbox = None
         if self._sandbox is not None:
             self._sandbox.stop()
             self._sandbox = None

@@ -29,7 +29,8 @@ def settings_problem(problem: str, fix: str) -> PydanticCustomError:
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # Inputs are left out of str(ValidationError): a front printing one cannot quote the secret.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, hide_input_in_errors=True)
 
 
 class AccountSettings(_Section):
@@ -256,8 +257,8 @@ class DeliverySettings(_Section):
     )
     state_dir: str = Field(
         "",
-        description="Where the dead-letter journal lives. Empty: $XDG_STATE_HOME/firehose-console "
-        "(~/.local/state/firehose-console).",
+        description="Where the journals (outbox and dead letters) live. Empty: "
+        "$XDG_STATE_HOME/firehose-console (~/.local/state/firehose-console).",
     )
 
     @model_validator(mode="after")
@@ -302,6 +303,7 @@ class Settings(BaseSettings):
         env_nested_delimiter=ENV_NESTED_DELIMITER,
         extra="forbid",
         validate_assignment=True,
+        hide_input_in_errors=True,
     )
 
     active_connection: str = Field(
