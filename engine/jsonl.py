@@ -10,11 +10,12 @@ import contextlib
 import fcntl
 import json
 import os
-import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+from engine.atomic_files import replace_atomically
 
 _LOCK = threading.Lock()
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # one, reused: bursts
@@ -103,14 +104,4 @@ def update_json_lines(
     with _file_lock(path, exclusive=True):
         documents = change(read_json_lines(path))
         with _LOCK:
-            descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-            try:
-                with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-                    for document in documents:
-                        handle.write(_line(document))
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(temporary, path)
-            except BaseException:
-                Path(temporary).unlink(missing_ok=True)
-                raise
+            replace_atomically(path, "".join(_line(document) for document in documents))

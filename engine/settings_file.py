@@ -19,6 +19,7 @@ import tomli_w
 from pydantic import BaseModel, SecretStr, ValidationError
 from pydantic_settings import SettingsError as SourceError
 
+from engine.atomic_files import write_temporary
 from engine.settings import ENV_NESTED_DELIMITER, ENV_PREFIX, ConnectionSettings, Settings
 
 SECRET_KEY_PATH = ("account", "secret_access_key")
@@ -346,20 +347,6 @@ def _remove_stale_leftovers(path: Path) -> None:
             pass  # gone already, or not ours to remove
 
 
-def _write_temporary(directory: Path, prefix: str, text: str, mode: int) -> str:
-    descriptor, temporary = tempfile.mkstemp(prefix=prefix, dir=directory)  # created 0600
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, mode)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return temporary
-
-
 def write_atomically(path: Path, text: str, *, private: bool) -> None:
     """Write ``text`` to ``path`` so a reader sees the old file or the new one, never a mix,
     even if the process is killed mid-save (temporary file, fsync, rename, directory fsync).
@@ -374,7 +361,7 @@ def write_atomically(path: Path, text: str, *, private: bool) -> None:
     if path.exists() and not private:
         mode = stat.S_IMODE(path.stat().st_mode)
     prefix = f".{path.name}."
-    temporary = _write_temporary(path.parent, prefix, text, mode)
+    temporary = write_temporary(path.parent, prefix, text, mode)
     try:
         if path.exists():
             backup = path.with_name(path.name + ".bak")
