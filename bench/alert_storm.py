@@ -69,7 +69,6 @@ def storm_events(count: int) -> list:
 
 def make_app(settings_path: Path):
     from console.app import FirehoseConsoleApp
-
     from engine.settings_file import load_settings
 
     return FirehoseConsoleApp(load_settings(settings_path))

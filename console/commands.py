@@ -120,6 +120,7 @@ CONSOLE_ACTIONS: tuple[ConsoleAction, ...] = (
         "Verify",
         "verify.run",
         "Check the credentials, the stream and its type; fill in the IAM policy",
+        tab="verify",  # shown on its tab; VERIFY_ANYWHERE makes the key work on every tab
     ),
     ConsoleAction(
         "Settings",
@@ -205,7 +206,13 @@ CONSOLE_ACTIONS: tuple[ConsoleAction, ...] = (
     ),
     *_tab_actions(),
     ConsoleAction(
-        "Console", "Quit", "quit", "ctrl+q", "Quit", "app.quit", "Quit (asks first if unsaved)",
+        "Console",
+        "Quit",
+        "quit",
+        "ctrl+q",
+        "Quit",
+        "app.quit",
+        "Quit (asks first if unsaved)",
         priority=True,
     ),
 )
@@ -216,9 +223,15 @@ ACTION_TABS: dict[str, str | None] = {
 }
 
 
+# ctrl+r verifies from any tab; only the Verify tab's footer shows it, to keep 80 columns.
+VERIFY_ANYWHERE = Binding(
+    "ctrl+r", "verify_connection", "Verify", show=False, id="verify.run-anywhere"
+)
+
+
 def console_bindings() -> list[Binding]:
     """The app's key bindings, every one with an id so users can remap it."""
-    return [action.binding() for action in CONSOLE_ACTIONS]
+    return [action.binding() for action in CONSOLE_ACTIONS] + [VERIFY_ANYWHERE]
 
 
 class ConsoleCommands(Provider):

@@ -1,8 +1,9 @@
 """Textual messages the console passes around, named for what happened (past tense).
 
-Engine events arrive from worker threads through ``EngineEventRelay``: it wraps each event into
-one of these messages and posts it to the app (``post_message`` is thread-safe), so widgets only
-ever change on the UI thread and nothing polls the engine.
+Engine events go into the engine's ``DigestSink`` (the session's event sink); a ``DigestPump``
+hands the app one ``EventsDigested`` per interval from its own thread (``post_message`` is
+thread-safe). A burst's thousands of events a second thus cost the screen a few updates a
+second, widgets only change on the UI thread, and nothing polls the engine.
 """
 
 from __future__ import annotations
@@ -11,11 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from textual.message import Message
-from textual.message_pump import MessagePump
 
-from engine.alerts import Alert
 from engine.dead_letters import DeadLetter
-from engine.events import AlertRaised, DeliveryEvent, DeliveryGaveUp, RecordDelivered
+from engine.event_digest import EventDigest
+from engine.records import Action
 from engine.sandbox import DeliveredRecord
 from engine.session import SendReport
 from engine.settings import Settings
@@ -23,28 +23,12 @@ from engine.settings_file import LoadedSettings, SettingsProblem
 from engine.verification import VerificationReport
 
 
-class AttemptLogged(Message):
-    """An attempt started, failed, delivered, gave up or was dead-lettered (for the log)."""
+class EventsDigested(Message):
+    """What the engine reported since the previous digest: attempts, alerts, the tally."""
 
-    def __init__(self, event: DeliveryEvent) -> None:
+    def __init__(self, digest: EventDigest) -> None:
         super().__init__()
-        self.event = event
-
-
-class DeliveryResolved(Message):
-    """A message's fate is known: a RecordId came back, or delivery gave up."""
-
-    def __init__(self, event: RecordDelivered | DeliveryGaveUp) -> None:
-        super().__init__()
-        self.event = event
-
-
-class AlertUpdated(Message):
-    """An alert was raised, counted again or escalated."""
-
-    def __init__(self, alert: Alert) -> None:
-        super().__init__()
-        self.alert = alert
+        self.digest = digest
 
 
 class VerificationFinished(Message):
@@ -56,10 +40,11 @@ class VerificationFinished(Message):
 class SendFinished(Message):
     """A send (or a dead-letter replay) is over; ``report`` is its honest tally."""
 
-    def __init__(self, report: SendReport, *, what: str) -> None:
+    def __init__(self, report: SendReport, *, what: str, replay: bool = False) -> None:
         super().__init__()
         self.report = report
         self.what = what
+        self.replay = replay
 
 
 class DeadLettersLoaded(Message):
@@ -73,6 +58,14 @@ class DeliveredRecordsLoaded(Message):
     def __init__(self, records: Sequence[DeliveredRecord]) -> None:
         super().__init__()
         self.records = tuple(records)
+
+
+class ActionChosen(Message):
+    """The user chose which action to preview and send (Preview and Send share it)."""
+
+    def __init__(self, action: Action) -> None:
+        super().__init__()
+        self.action = action
 
 
 class SettingsEdited(Message):
@@ -89,22 +82,19 @@ class SettingsEdited(Message):
 
 
 class SettingsSaved(Message):
-    def __init__(self, loaded: LoadedSettings, *, created: bool) -> None:
+    """The form's settings are on disk; ``connection_name`` is the connection it was editing."""
+
+    def __init__(self, loaded: LoadedSettings, *, created: bool, connection_name: str) -> None:
         super().__init__()
         self.loaded = loaded
         self.created = created
+        self.connection_name = connection_name
 
 
-class EngineEventRelay:
-    """The session's event sink: called from worker threads, posts messages to ``target``."""
+class SaveConflicted(Message):
+    """The settings file changed on disk since it was loaded; saving needs the user's word."""
 
-    def __init__(self, target: MessagePump) -> None:
-        self._target = target
-
-    def __call__(self, event: DeliveryEvent) -> None:
-        if isinstance(event, AlertRaised):
-            self._target.post_message(AlertUpdated(event.alert))
-            return
-        self._target.post_message(AttemptLogged(event))
-        if isinstance(event, RecordDelivered | DeliveryGaveUp):
-            self._target.post_message(DeliveryResolved(event))
+    def __init__(self, settings: Settings, connection_name: str) -> None:
+        super().__init__()
+        self.settings = settings
+        self.connection_name = connection_name

@@ -29,7 +29,7 @@ class StatusLine(Static):
 
     connection: reactive[str] = reactive("")
     stream: reactive[str] = reactive("")
-    region: reactive[str] = reactive("")
+    aws_region: reactive[str] = reactive("")
     sandbox: reactive[bool] = reactive(False)
     verification: reactive[VerificationState] = reactive(VerificationState.NOT_CHECKED)
     unsaved: reactive[bool] = reactive(False)
@@ -40,7 +40,7 @@ class StatusLine(Static):
             (self.connection, "bold"),
             " → ",
             (self.stream, "bold"),
-            f" ({self.region}) · ",
+            f" ({self.aws_region}) · ",
             where,
             " · ",
             (self.verification.value, _STATE_STYLES[self.verification]),

@@ -1,0 +1,443 @@
+"""The Textual console: edit, verify, preview, send and watch alerts live (SPEC §7).
+
+The session and the thread workers that call the engine live in ``SessionApp``; this module is
+the screen: the tabs, the actions behind every key and palette entry, and where each result
+and engine event is shown. A failing call becomes an alert row and a notification.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+from textual import on
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.screen import ModalScreen
+from textual.widgets import Footer, TabbedContent, TabPane, Tabs
+
+from console.commands import ACTION_TABS, TABS, ConsoleAction, ConsoleCommands, console_bindings
+from console.messages import (
+    ActionChosen,
+    DeadLettersLoaded,
+    DeliveredRecordsLoaded,
+    EventsDigested,
+    SaveConflicted,
+    SendFinished,
+    SettingsEdited,
+    SettingsSaved,
+    VerificationFinished,
+)
+from console.session_app import Clock, SessionApp
+from console.widgets.alerts_pane import AlertsPane
+from console.widgets.delivered_pane import DeliveredPane
+from console.widgets.dialogs import AddConnectionScreen, ChooseConnectionScreen, ConfirmScreen
+from console.widgets.preview_pane import PreviewPane
+from console.widgets.send_pane import BurstRequest, SendPane
+from console.widgets.settings_form import SettingsForm
+from console.widgets.status_line import StatusLine, VerificationState
+from console.widgets.verify_pane import VerifyPane
+from engine.events import DeliveryGaveUp, InterruptedRunRecovered, RecordDelivered
+from engine.records import Action, OutgoingMessage, test_user_messages
+from engine.session import ConsoleSession
+from engine.settings import Settings
+from engine.settings_file import LoadedSettings
+
+
+class FirehoseConsoleApp(SessionApp):
+    """The operations console over one settings file.
+
+    ``clock`` gives the preview's timestamps (tests freeze it); ``auto_verify`` verifies the
+    connection at start and whenever the session is rebuilt (after a save or a switch).
+    """
+
+    CSS_PATH = "app.tcss"
+    TITLE = "firehose-console"
+    BINDINGS = console_bindings()
+    COMMANDS = App.COMMANDS | {ConsoleCommands}
+
+    def __init__(
+        self,
+        loaded: LoadedSettings,
+        *,
+        connection_name: str | None = None,
+        use_sandbox: bool = False,
+        clock: Clock = time.time,
+        auto_verify: bool = True,
+    ) -> None:
+        super().__init__(
+            loaded, connection_name=connection_name, use_sandbox=use_sandbox, clock=clock
+        )
+        self.draft: Settings = loaded.settings  # the last valid settings of the form
+        self.dirty = False
+        self._auto_verify = auto_verify
+        self._tabs: TabbedContent | None = None
+
+    # -- layout --------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield StatusLine(id="status-line")
+        with TabbedContent(initial="settings", id="tabs"):
+            with TabPane("Settings", id="settings"):
+                yield SettingsForm(self.loaded, self.connection_name, id="settings-form")
+            with TabPane("Preview", id="preview"):
+                yield PreviewPane(self.clock, id="preview-pane")
+            with TabPane("Send", id="send"):
+                yield SendPane(id="send-pane")
+            with TabPane("Alerts", id="alerts"):
+                yield AlertsPane(id="alerts-pane")
+            with TabPane("Verify", id="verify"):
+                yield VerifyPane(id="verify-pane")
+            with TabPane("Delivered", id="delivered"):
+                yield DeliveredPane(sandbox=self.use_sandbox, id="delivered-pane")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self._tabs = self.query_one(TabbedContent)  # check_action runs often: no query there
+        self.start_event_pump()
+        self._show_status()
+        self.query_one(PreviewPane).show(self.draft, self.connection_name)
+        self.query_one(SendPane).show_unsaved(False)
+        if not self.loaded.exists:
+            self.notify(
+                f"No settings file at {self.loaded.path}: running on the embedded sandbox. "
+                "ctrl+s writes one from the form.",
+                title="Sandbox",
+                timeout=8,
+            )
+        if self._auto_verify:
+            self.action_verify()
+        self.read_dead_letters(self.session)
+
+    @property
+    def form(self) -> SettingsForm:
+        return self.query_one(SettingsForm)
+
+    @property
+    def status_line(self) -> StatusLine:
+        return self.query_one(StatusLine)
+
+    def _show_status(self) -> None:
+        status = self.status_line
+        session = self.session
+        status.connection = session.connection_name
+        status.stream = session.stream_name
+        status.aws_region = session.connection.region
+        status.sandbox = session.uses_sandbox
+        self.sub_title = session.describe_target()
+
+    def _replace_session(self, *, keep_alerts: bool) -> None:
+        """Start over with the current settings and connection (after a save or a switch)."""
+        self.renew_session(keep_alerts=keep_alerts)
+        if not keep_alerts:
+            self.event_sink.clear()
+            self.query_one(AlertsPane).clear()
+        self._show_status()
+        self.status_line.verification = VerificationState.NOT_CHECKED
+        if self._auto_verify:
+            self.action_verify()
+        self.read_dead_letters(self.session)
+
+    def work_failed(self, group: str, what: str, error: BaseException) -> None:
+        self.query_one(AlertsPane).record_console_failure(what, error)
+        if group == "verify":
+            self.status_line.verification = VerificationState.FAILING
+
+    # -- engine events and worker results ------------------------------------------------
+
+    def on_events_digested(self, message: EventsDigested) -> None:
+        digest = message.digest
+        alerts = self.query_one(AlertsPane)
+        for alert in digest.alerts:
+            alerts.update_alert(alert)
+        alerts.log_events(digest.recent, not_listed=digest.recent_dropped)
+        send = self.query_one(SendPane)
+        send.add_results(
+            [
+                event
+                for event in digest.recent
+                if isinstance(event, RecordDelivered | DeliveryGaveUp)
+            ]
+        )
+        send.show_tally(digest.tally, digest.rate)
+        recovered = [e for e in digest.recent if isinstance(e, InterruptedRunRecovered)]
+        if recovered:
+            count = sum(len(event.letters) for event in recovered)
+            self.notify(
+                f"{count} message(s) an interrupted run was sending are now dead letters "
+                "(possible duplicates: they may have arrived). See the Alerts tab.",
+                title="Interrupted run recovered",
+                severity="warning",
+                timeout=10,
+            )
+            self.read_dead_letters(self.session)
+
+    async def on_verification_finished(self, message: VerificationFinished) -> None:
+        await self.query_one(VerifyPane).show_report(message.report)
+        self.status_line.verification = (
+            VerificationState.VERIFIED if message.report.ok else VerificationState.FAILING
+        )
+
+    def on_send_finished(self, message: SendFinished) -> None:
+        report = message.report
+        self.query_one(SendPane).show_report(report, message.what)
+        if report.failed:
+            self.notify(
+                f"{report.failed} of {report.requested} not delivered: see the Alerts tab.",
+                title=message.what,
+                severity="warning",
+            )
+        elif message.replay:
+            self.notify(f"{report.delivered} of {report.requested} delivered.", title=message.what)
+        self.read_dead_letters(self.session)
+        if self.session.uses_sandbox:
+            self.read_delivered(self.session)
+
+    def on_dead_letters_loaded(self, message: DeadLettersLoaded) -> None:
+        self.query_one(AlertsPane).show_dead_letters(message.letters, message.journal)
+
+    def on_delivered_records_loaded(self, message: DeliveredRecordsLoaded) -> None:
+        self.query_one(DeliveredPane).show_records(message.records)
+
+    def on_settings_edited(self, message: SettingsEdited) -> None:
+        if message.settings is not None:
+            self.draft = message.settings
+        self.query_one(PreviewPane).show(message.settings, self.form.connection_name)
+        if message.dirty != self.dirty:
+            self.dirty = message.dirty
+            self.query_one(SendPane).show_unsaved(message.dirty)
+            self.status_line.unsaved = message.dirty
+            self.query_one(TabbedContent).get_tab("settings").label = (
+                "Settings ●" if message.dirty else "Settings"
+            )
+
+    def on_settings_saved(self, message: SettingsSaved) -> None:
+        same_connection = message.connection_name == self.connection_name
+        self.loaded = message.loaded
+        self.connection_name = message.connection_name
+        self.form.saved_as(self.loaded)
+        self._replace_session(keep_alerts=same_connection)
+        if message.created:
+            self.notify(
+                f"Created {self.loaded.path}. This run stays on the embedded sandbox; the "
+                "next start uses the file's stream on AWS (add --sandbox to stay here).",
+                title="Settings saved",
+                timeout=10,
+            )
+        else:
+            self.notify(f"Saved {self.loaded.path}", title="Settings saved")
+
+    @on(SendPane.SendRequested)
+    def _send_requested(self, message: SendPane.SendRequested) -> None:
+        if message.burst is None:
+            self.action_send(message.action.value)
+        else:
+            self._start_burst(Action(message.action), message.burst)
+
+    @on(TabbedContent.TabActivated)
+    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        self.refresh_bindings()
+        if event.pane.id == "delivered" and self.session.uses_sandbox:
+            self.read_delivered(self.session)
+
+    # -- actions -------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Tab actions work (and show in the footer) only on their tab, never under a dialog."""
+        if action not in ACTION_TABS:
+            return True
+        tab = ACTION_TABS[action]
+        if tab is None:
+            return True
+        if self._tabs is None or isinstance(self.screen, ModalScreen):
+            return False
+        return self._tabs.active == tab
+
+    async def perform(self, console_action: ConsoleAction) -> None:
+        """Run an action from the command palette, going to its tab first."""
+        if console_action.tab is not None:
+            self.action_show_tab(console_action.tab)
+        await self.run_action(console_action.action)
+
+    def key_for(self, console_action: ConsoleAction) -> str:
+        """The key that runs ``console_action`` now (a keymap may have changed it)."""
+        keymap: dict[str, str] = getattr(self, "_keymap", {})
+        keys = keymap.get(console_action.binding_id, console_action.key)
+        return self.get_key_display(Binding(keys.split(",")[0], console_action.action))
+
+    def action_show_tab(self, tab: str) -> None:
+        if tab not in dict(TABS):
+            return
+        tabs = self.query_one(TabbedContent)
+        if tabs.active != tab:
+            # Focus the tab strip first: focus left behind in the hidden pane could move to a
+            # neighbour in that same pane, and TabbedContent would switch back to it.
+            tabs.query_one(Tabs).focus()
+            tabs.active = tab
+
+    def action_verify(self) -> None:
+        self.status_line.verification = VerificationState.CHECKING
+        self.query_one(VerifyPane).show_checking()
+        self.run_verify(self.session)
+
+    def action_verify_connection(self) -> None:
+        self.action_verify()
+
+    def on_action_chosen(self, message: ActionChosen) -> None:
+        self._choose(message.action)
+
+    def _choose(self, action: Action) -> None:
+        """Preview and Send always show the same action."""
+        self.query_one(PreviewPane).action = action
+        self.query_one(SendPane).action = action
+
+    def action_preview(self, action: str) -> None:
+        self._choose(Action(action))
+
+    def action_send(self, action: str) -> None:
+        chosen = Action(action)
+        self._choose(chosen)
+        settings, connection = self.draft, self.form.connection_name
+        timestamp = int(self.clock())
+
+        def build() -> list[OutgoingMessage]:
+            return test_user_messages(
+                settings, chosen, timestamp=timestamp, connection_name=connection
+            )
+
+        self.run_send(self.session, build, f"Send {chosen.value}")
+
+    def action_send_burst(self) -> None:
+        pane = self.query_one(SendPane)
+        burst = pane.burst_request()
+        if isinstance(burst, str):
+            self.notify(burst, severity="error")
+            return
+        self._start_burst(pane.action, burst)
+
+    def _start_burst(self, action: Action, burst: BurstRequest) -> None:
+        # The engine builds bursts through a session; this one only builds records (no I/O)
+        # from the form's settings, so a burst follows unsaved edits like a single send.
+        builder = ConsoleSession(
+            replace(self.loaded, settings=self.draft),
+            connection_name=self.form.connection_name,
+            clock=self.clock,
+        )
+        self.run_send(
+            self.session,
+            lambda: builder.burst_messages(action, burst.count),
+            f"Burst of {burst.count} {action.value}",
+            rate=burst.rate,
+            batch=burst.batch,
+        )
+
+    def action_replay_dead_letters(self) -> None:
+        self.run_replay(self.session)
+
+    def action_clear_alerts(self) -> None:
+        self.session.alerts.clear()
+        self.event_sink.clear()
+        self.query_one(AlertsPane).clear()
+
+    def action_refresh_delivered(self) -> None:
+        if not self.session.uses_sandbox:
+            self.notify("Delivered records are shown for the embedded sandbox only.")
+            return
+        self.read_delivered(self.session)
+
+    def action_copy_policy(self) -> None:
+        policy = self.query_one(VerifyPane).policy_text()
+        if not policy:
+            self.notify("Verify first (ctrl+r): the policy needs the account id.")
+            return
+        self.copy_to_clipboard(policy)
+        self.notify("IAM policy copied to the clipboard.")
+
+    def action_toggle_secret(self) -> None:
+        revealed = self.form.toggle_secret()
+        self.notify("Secret shown: ctrl+t hides it." if revealed else "Secret masked.")
+
+    def action_save_settings(self) -> None:
+        form = self.form
+        if form.problems or form.settings is None:
+            count = len(form.problems)
+            self.notify(
+                f"Not saved: {count} problem{'s' if count != 1 else ''} in the settings.",
+                title="Save settings",
+                severity="error",
+            )
+            self.action_show_tab("settings")
+            self.call_next(form.focus_first_problem)
+            return
+        if not form.dirty and self.loaded.exists:
+            self.notify("No changes to save.")
+            return
+        self.run_save(form.settings, form.connection_name, False)
+
+    def on_save_conflicted(self, message: SaveConflicted) -> None:
+        def answered(overwrite: bool | None) -> None:
+            if overwrite:
+                self.run_save(message.settings, message.connection_name, True)
+
+        self.push_screen(
+            ConfirmScreen(
+                f"{self.loaded.path} changed on disk since it was loaded. Overwrite it?",
+                "Overwrite",
+            ),
+            answered,
+        )
+
+    def action_switch_connection(self) -> None:
+        names = list(self.loaded.settings.connections)
+
+        def chosen(name: str | None) -> None:
+            if name is None or name == self.form.connection_name:
+                return
+            self._unless_unsaved(f"Discard unsaved changes and switch to {name}?", switch, name)
+
+        async def switch(name: str) -> None:
+            self.connection_name = name
+            await self.form.load(self.loaded, name)
+            self._replace_session(keep_alerts=False)
+
+        self.push_screen(ChooseConnectionScreen(names, self.form.connection_name), chosen)
+
+    def action_add_connection(self) -> None:
+        def check(name: str, stream: str) -> list[str]:
+            return self.form.with_new_connection(name, stream)[1]
+
+        async def added(answer: tuple[str, str] | None) -> None:
+            if answer is None:
+                return
+            settings, _ = self.form.with_new_connection(*answer)
+            if settings is not None:
+                await self.form.load(self.loaded, answer[0], shown=settings)
+                self.notify(f"Connection {answer[0]} added: ctrl+s saves it and switches to it.")
+
+        self.push_screen(AddConnectionScreen(check), added)
+
+    async def action_quit(self) -> None:
+        self._unless_unsaved("Quit without saving your changes?", self._exit_now)
+
+    def _exit_now(self) -> None:
+        self.exit(0)
+
+    def _unless_unsaved(self, question: str, then: Callable[..., object], *args: object) -> None:
+        """Run ``then`` now, or after the user agrees to lose unsaved edits."""
+        if not self.dirty:
+            self.call_next(then, *args)
+            return
+
+        def answered(confirmed: bool | None) -> None:
+            if confirmed:
+                self.call_next(then, *args)
+
+        self.push_screen(ConfirmScreen(question, "Discard changes"), answered)
+
+
+def run_console(loaded: LoadedSettings, *, connection_name: str | None, use_sandbox: bool) -> int:
+    """Open the console; returns the exit status."""
+    app = FirehoseConsoleApp(loaded, connection_name=connection_name, use_sandbox=use_sandbox)
+    app.run()
+    return app.return_code or 0

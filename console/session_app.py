@@ -1,0 +1,180 @@
+"""The console's engine side: one ``ConsoleSession`` at a time and the thread workers that call
+it. Every blocking call (network, files, the sandbox) runs here; results come back as messages,
+engine events as one digest per interval, and any failure lands in ``work_failed``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from textual import on, work
+from textual.app import App
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from console.messages import (
+    DeadLettersLoaded,
+    DeliveredRecordsLoaded,
+    EventsDigested,
+    SaveConflicted,
+    SendFinished,
+    SettingsSaved,
+    VerificationFinished,
+)
+from engine.event_digest import LOGGED_EVENTS, DigestPump, DigestSink, EventDigest
+from engine.events import InterruptedRunRecovered
+from engine.records import OutgoingMessage
+from engine.session import ConsoleSession
+from engine.settings import Settings
+from engine.settings_file import LoadedSettings, SettingsChangedOnDisk, save_settings
+
+Clock = Callable[[], float]
+
+DIGEST_INTERVAL_SECONDS = 0.1  # how often the screen hears of engine events
+RECENT_EVENTS = 30  # attempt log lines kept per digest; the rest are counted, not listed
+
+# What each worker group does, as a notification title says it.
+WORK_TITLES = {
+    "verify": "Verify connection",
+    "send": "Send",
+    "replay": "Replay dead letters",
+    "dead-letters": "Read dead letters",
+    "delivered": "Read delivered records",
+    "save": "Save settings",
+    "session": "Close session",
+}
+
+
+class SessionApp(App[int]):
+    """Owns the session and runs the engine's blocking calls in thread workers."""
+
+    def __init__(
+        self,
+        loaded: LoadedSettings,
+        *,
+        connection_name: str | None,
+        use_sandbox: bool,
+        clock: Clock = time.time,
+    ) -> None:
+        super().__init__()
+        self.loaded = loaded
+        # Decided once per run: a settings file written from the sandbox keeps the sandbox.
+        self.use_sandbox = use_sandbox or not loaded.exists
+        self.clock = clock
+        self.connection_name = loaded.settings.connection_name(connection_name)
+        self._session_lock = threading.Lock()
+        # Every session reports into this one sink; the pump brings its digests to the screen.
+        self.event_sink = DigestSink(
+            recent_limit=RECENT_EVENTS, logged=(*LOGGED_EVENTS, InterruptedRunRecovered)
+        )
+        self._pump = DigestPump(
+            self.event_sink, self._digested, interval_seconds=DIGEST_INTERVAL_SECONDS
+        )
+        self.session = self._new_session()
+
+    def _digested(self, digest: EventDigest) -> None:
+        self.post_message(EventsDigested(digest))  # from the pump's thread: thread-safe
+
+    def start_event_pump(self) -> None:
+        self._pump.start()
+
+    # -- the session ---------------------------------------------------------------------
+
+    def _new_session(self) -> ConsoleSession:
+        return ConsoleSession(
+            self.loaded,
+            connection_name=self.connection_name,
+            use_sandbox=self.use_sandbox,
+            sink=self.event_sink,
+            clock=self.clock,
+        )
+
+    def _started(self, session: ConsoleSession) -> ConsoleSession:
+        """The session with its gateway (and sandbox) up; one thread at a time starts it, as
+        two workers starting it at once would start two sandboxes."""
+        with self._session_lock:
+            session.gateway()
+        return session
+
+    def renew_session(self, *, keep_alerts: bool) -> ConsoleSession:
+        """A new session for the current settings and connection; the old one is closed."""
+        old = self.session
+        self.session = self._new_session()
+        if keep_alerts:
+            self.session.alerts = old.alerts
+        self._close_session(old)
+        return self.session
+
+    def on_unmount(self) -> None:
+        self._pump.stop()
+        with self._session_lock:
+            self.session.close()
+
+    # -- workers -------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="session")
+    def _close_session(self, session: ConsoleSession) -> None:
+        with self._session_lock:
+            session.close()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="verify")
+    def run_verify(self, session: ConsoleSession) -> None:
+        report = self._started(session).verify()
+        if not get_current_worker().is_cancelled:
+            self.post_message(VerificationFinished(report))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="send")
+    def run_send(
+        self,
+        session: ConsoleSession,
+        build: Callable[[], Sequence[OutgoingMessage]],
+        what: str,
+        *,
+        rate: float | None = None,
+        batch: bool = False,
+    ) -> None:
+        messages = build()  # here: a burst of thousands takes a moment to build
+        report = self._started(session).send_messages(messages, rate=rate, batch=batch)
+        self.post_message(SendFinished(report, what=what))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="replay")
+    def run_replay(self, session: ConsoleSession) -> None:
+        report = self._started(session).replay_dead_letters()
+        self.post_message(SendFinished(report, what="Replay of dead letters", replay=True))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="dead-letters")
+    def read_dead_letters(self, session: ConsoleSession) -> None:
+        letters = session.dead_letters()
+        self.post_message(DeadLettersLoaded(letters, session.dead_letter_journal().path))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="delivered")
+    def read_delivered(self, session: ConsoleSession) -> None:
+        records = self._started(session).delivered_records()
+        self.post_message(DeliveredRecordsLoaded(records))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="save")
+    def run_save(self, settings: Settings, connection_name: str, force: bool) -> None:
+        try:
+            saved = save_settings(settings, self.loaded, force=force)
+        except SettingsChangedOnDisk:
+            self.post_message(SaveConflicted(settings, connection_name))
+            return
+        self.post_message(
+            SettingsSaved(saved, created=not self.loaded.exists, connection_name=connection_name)
+        )
+
+    @on(Worker.StateChanged)
+    def _worker_failed(self, event: Worker.StateChanged) -> None:
+        """The one place a failed call lands: ``work_failed`` and a notification, no crash."""
+        if event.state is not WorkerState.ERROR or event.worker.error is None:
+            return
+        error = event.worker.error
+        what = WORK_TITLES.get(event.worker.group, event.worker.group)
+        self.work_failed(event.worker.group, what, error)
+        self.notify(
+            f"{type(error).__name__}: {error}", title=f"{what} failed", severity="error", timeout=10
+        )
+
+    def work_failed(self, group: str, what: str, error: BaseException) -> None:
+        """Show a failed call (the console adds it to the alerts table)."""

@@ -1,0 +1,126 @@
+"""Modal dialogs: confirm a step that loses edits, pick a connection, name a new one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
+
+from engine.settings import ConnectionSettings
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """Asks one yes/no question; dismisses with True when confirmed."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="dialog.cancel")]
+
+    def __init__(self, question: str, confirm_label: str) -> None:
+        super().__init__(classes="dialog-screen")
+        self._question = question
+        self._confirm_label = confirm_label
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(self._question, classes="dialog-question")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(self._confirm_label, variant="warning", id="confirm")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
+
+    @on(Button.Pressed, "#confirm")
+    def _confirmed(self) -> None:
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
+class ChooseConnectionScreen(ModalScreen[str | None]):
+    """Picks one of the saved connections; dismisses with its name, or None."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="dialog.cancel")]
+
+    def __init__(self, names: Sequence[str], current: str) -> None:
+        super().__init__(classes="dialog-screen")
+        self._names = list(names)
+        self._current = current
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label("Switch to connection", classes="dialog-title")
+            yield OptionList(
+                *(
+                    Option(f"{name} (current)" if name == self._current else name, id=name)
+                    for name in self._names
+                ),
+                id="connection-choices",
+            )
+
+    def on_mount(self) -> None:
+        choices = self.query_one(OptionList)
+        choices.highlighted = (
+            self._names.index(self._current) if self._current in self._names else 0
+        )
+        choices.focus()
+
+    @on(OptionList.OptionSelected)
+    def _chosen(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+NewConnectionCheck = Callable[[str, str], list[str]]
+
+
+class AddConnectionScreen(ModalScreen[tuple[str, str] | None]):
+    """Names a new connection and its stream; the engine's rules judge both before it closes."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="dialog.cancel")]
+
+    def __init__(self, check: NewConnectionCheck) -> None:
+        super().__init__(classes="dialog-screen")
+        self._check = check
+
+    def compose(self) -> ComposeResult:
+        stream_help = ConnectionSettings.model_fields["delivery_stream_name"].description or ""
+        with Vertical(classes="dialog"):
+            yield Label("Add a connection", classes="dialog-title")
+            yield Label("Name (letters, digits, _ and -)")
+            yield Input(placeholder="e.g. travel", id="new-connection-name")
+            yield Label("delivery_stream_name")
+            yield Input(placeholder=stream_help, id="new-connection-stream", tooltip=stream_help)
+            yield Static("", id="new-connection-problems")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Add", variant="primary", id="confirm")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#new-connection-name", Input).focus()
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#confirm")
+    def _submitted(self) -> None:
+        name = self.query_one("#new-connection-name", Input).value.strip()
+        stream = self.query_one("#new-connection-stream", Input).value.strip()
+        problems = ["give the connection a name"] if not name else self._check(name, stream)
+        if problems:
+            self.query_one("#new-connection-problems", Static).update(
+                "\n".join(f"✗ {problem}" for problem in problems)
+            )
+            return
+        self.dismiss((name, stream))
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)

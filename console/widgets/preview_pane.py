@@ -1,0 +1,159 @@
+"""The live preview (SPEC §3): the records an action would send under the form's settings,
+as they stand right now, saved or not. Nothing is sent from here."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
+from textual.highlight import highlight
+from textual.reactive import reactive
+from textual.widgets import Label, Select, Static
+
+from console.messages import ActionChosen
+from engine.records import Action, OutgoingMessage, test_user_messages
+from engine.settings import RECORD_SIZE_LIMIT_BYTES, Settings
+
+ACTION_LABELS: dict[Action, str] = {
+    Action.ADD: "add",
+    Action.REMOVE: "remove",
+    Action.DELETE: "delete (audience deleted)",
+    Action.IDENTITY_CHANGE: "identity change",
+}
+
+
+def action_select(value: Action, *, id: str) -> Select[Action]:
+    return Select(
+        [(label, action) for action, label in ACTION_LABELS.items()],
+        value=value,
+        allow_blank=False,
+        compact=True,
+        id=id,
+    )
+
+
+def _json(document: object) -> Content:
+    return highlight(json.dumps(document, indent=2, ensure_ascii=False), language="json")
+
+
+def render_message(message: OutgoingMessage, number: int, total: int) -> Content:
+    """One record as the preview shows it: verdict, size, decoded Data, request, drops."""
+    if message.will_send:
+        verdict = ("✓ will be sent", "$text-success bold")
+    else:
+        verdict = (f"✗ will not be sent: {message.skip_reason}", "$text-error bold")
+    member = message.data.get("IsMember")
+    what = message.kind.value + ("" if member is None else f" (IsMember {str(member).lower()})")
+    share = message.size_bytes / RECORD_SIZE_LIMIT_BYTES
+    size_style = "$text-error bold" if message.size_bytes > RECORD_SIZE_LIMIT_BYTES else ""
+    if message.dropped:
+        dropped = Content("\n").join(
+            Content.assemble("  ", (drop.identity, "bold"), f" — {drop.reason}")
+            for drop in message.dropped
+        )
+    else:
+        dropped = Content("  none")
+    return Content("\n").join(
+        [
+            Content.assemble((f"Record {number} of {total}: {what}", "bold"), " · ", verdict),
+            Content.assemble(
+                "Size ",
+                (f"{message.size_bytes:,}", size_style),
+                f" of {RECORD_SIZE_LIMIT_BYTES:,} bytes ({share:.3%})",
+            ),
+            Content.styled("Data (decoded)", "$text-accent bold"),
+            _json(message.data),
+            Content.styled("Request as sent (Data base64)", "$text-accent bold"),
+            _json(message.request()),
+            Content.styled("Dropped identities", "$text-accent bold"),
+            dropped,
+        ]
+    )
+
+
+def render_messages(messages: Sequence[OutgoingMessage]) -> Content:
+    rule = Content.styled("─" * 40, "$text-muted")
+    blocks = [render_message(m, n, len(messages)) for n, m in enumerate(messages, start=1)]
+    return Content("\n").join(
+        [block if n == 0 else Content("\n").join([rule, block]) for n, block in enumerate(blocks)]
+    )
+
+
+class PreviewPane(Vertical):
+    """Shows what ``action`` would send for the test user, following every edit."""
+
+    action: reactive[Action] = reactive(Action.ADD)
+
+    def __init__(self, clock: Callable[[], float], *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._clock = clock
+        self._settings: Settings | None = None
+        self._connection_name: str | None = None
+        self._stale = False
+        self._render_pending = False
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="preview-toolbar"):
+            yield Label("Action ")
+            yield action_select(self.action, id="preview-action")
+            yield Static("", id="preview-note")
+        with VerticalScroll(id="preview-body"):
+            yield Static("", id="preview-records")
+
+    def show(self, settings: Settings | None, connection_name: str) -> None:
+        """Follow the form: valid settings replace the preview; invalid ones mark it stale."""
+        if settings is not None:
+            self._settings, self._connection_name = settings, connection_name
+        self._stale = settings is None
+        if self._visible_now:
+            self._render_preview()
+        else:
+            self._render_pending = True  # rendered when shown: edits come one per keystroke
+
+    @property
+    def _visible_now(self) -> bool:
+        return (
+            self.is_mounted and self.display and self.parent is not None and (self.parent.display)
+        )
+
+    def on_show(self) -> None:
+        if self._render_pending:
+            self._render_preview()
+
+    def messages(self) -> list[OutgoingMessage]:
+        if self._settings is None:
+            return []
+        return test_user_messages(
+            self._settings,
+            self.action,
+            timestamp=int(self._clock()),
+            connection_name=self._connection_name,
+        )
+
+    def watch_action(self, action: Action) -> None:
+        if self.is_mounted:
+            self.query_one("#preview-action", Select).value = action
+            self._render_preview()
+
+    @on(Select.Changed, "#preview-action")
+    def _action_chosen(self, event: Select.Changed) -> None:
+        event.stop()
+        if isinstance(event.value, Action) and event.value is not self.action:
+            self.post_message(ActionChosen(event.value))
+
+    def _render_preview(self) -> None:
+        self._render_pending = False
+        note = self.query_one("#preview-note", Static)
+        note.update(
+            Content.styled(
+                " settings have problems (see Settings): showing the last valid ones",
+                "$text-warning",
+            )
+            if self._stale
+            else ""
+        )
+        self.query_one("#preview-records", Static).update(render_messages(self.messages()))

@@ -1,0 +1,204 @@
+"""Sending (SPEC §5): the previewed message, or a burst of N, with each result as it happens."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widgets import Button, DataTable, Input, Label, Select, Static, Switch
+
+from console.messages import ActionChosen
+from console.widgets.preview_pane import action_select
+from console.widgets.themed import themed
+from engine.event_digest import DeliveryTally
+from engine.events import DeliveryGaveUp, RateAdjusted, RecordDelivered
+from engine.records import Action
+from engine.session import SendReport
+
+MAX_RESULT_ROWS = 400
+
+
+@dataclass(frozen=True)
+class BurstRequest:
+    count: int
+    rate: float | None
+    batch: bool
+
+
+def describe_report(report: SendReport, what: str) -> Content:
+    """The honest tally of a send, one line."""
+    style = "$text-success" if report.ok else "$text-error bold"
+    return Content.assemble(
+        (what, "bold"),
+        f": requested {report.requested} · ",
+        (f"delivered {report.delivered}", "$text-success"),
+        " · ",
+        (f"failed {report.failed}", style if report.failed else ""),
+        f" · skipped {report.skipped} · dead-lettered {report.dead_lettered}"
+        f" · {report.elapsed_seconds:.2f} s",
+    )
+
+
+class SendPane(Vertical):
+    """Buttons to send, the burst knobs, and the results table."""
+
+    action: reactive[Action] = reactive(Action.ADD)
+
+    class SendRequested(Message):
+        """The user asked for a send from this pane (``burst`` None: once)."""
+
+        def __init__(self, action: Action, burst: BurstRequest | None) -> None:
+            super().__init__()
+            self.action = action
+            self.burst = burst
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._rows: deque[tuple[Text, ...]] = deque(maxlen=MAX_RESULT_ROWS // 2)
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="send-toolbar"):
+            yield Label("Action ")
+            yield action_select(self.action, id="send-action")
+            yield Button("Send", variant="primary", compact=True, id="send-once")
+        with Horizontal(id="burst-toolbar"):
+            yield Label("Burst of ")
+            yield Input("10", type="integer", compact=True, id="burst-count", tooltip="N users")
+            yield Label(" rate/s ")
+            yield Input(
+                "",
+                type="number",
+                compact=True,
+                id="burst-rate",
+                placeholder="max",
+                tooltip="Records per second at most (empty: as fast as possible)",
+            )
+            yield Label(" batch ")
+            yield Switch(False, id="burst-batch", tooltip="PutRecordBatch (≤500 a call)")
+            yield Button("Send burst", compact=True, id="send-burst")
+        yield Static("", id="send-note")
+        yield DataTable(id="send-results", cursor_type="row", zebra_stripes=True)
+        yield Static("Nothing sent yet.", id="send-summary")
+        yield Static("", id="send-tally")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#send-results", DataTable)
+        for label, key in (
+            ("At (UTC)", "at"),
+            ("Kind", "kind"),
+            ("Result", "result"),
+            ("Attempts", "attempts"),
+            ("Latency", "latency"),
+            ("RecordId", "record_id"),
+        ):
+            table.add_column(label, key=key)
+
+    def watch_action(self, action: Action) -> None:
+        if self.is_mounted:
+            self.query_one("#send-action", Select).value = action
+
+    @on(Select.Changed, "#send-action")
+    def _action_chosen(self, event: Select.Changed) -> None:
+        event.stop()
+        if isinstance(event.value, Action) and event.value is not self.action:
+            self.post_message(ActionChosen(event.value))
+
+    def burst_request(self) -> BurstRequest | str:
+        """The burst knobs, or what is wrong with them."""
+        count_text = self.query_one("#burst-count", Input).value.strip()
+        rate_text = self.query_one("#burst-rate", Input).value.strip()
+        try:
+            count = int(count_text)
+            rate = float(rate_text) if rate_text else None
+        except ValueError:
+            return "the burst needs a whole count (and a number for the rate, or nothing)"
+        if count < 1 or (rate is not None and rate <= 0):
+            return "the burst count must be 1 or more, and the rate above 0"
+        return BurstRequest(count, rate, self.query_one("#burst-batch", Switch).value)
+
+    @on(Button.Pressed, "#send-once")
+    def _send_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.post_message(self.SendRequested(self.action, None))
+
+    @on(Button.Pressed, "#send-burst")
+    def _burst_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        burst = self.burst_request()
+        if isinstance(burst, str):
+            self.notify(burst, severity="error")
+            return
+        self.post_message(self.SendRequested(self.action, burst))
+
+    def show_unsaved(self, unsaved: bool) -> None:
+        note = self.query_one("#send-note", Static)
+        if unsaved:
+            note.update(
+                Content.styled(
+                    "Unsaved edits: records follow the form; region, endpoint, credentials, "
+                    "delivery and chaos settings apply once saved (ctrl+s).",
+                    "$text-warning",
+                )
+            )
+        else:
+            note.update(
+                Content.styled(
+                    "Sends what the Preview tab shows; each result appears as it arrives.",
+                    "$text-muted",
+                )
+            )
+
+    def show_tally(self, tally: DeliveryTally, rate: RateAdjusted | None) -> None:
+        """The running tally of this console's sends, from the engine's events."""
+        pace = f" · rate {rate.records_per_second:g}/s ({rate.change.value})" if rate else ""
+        self.query_one("#send-tally", Static).update(
+            Content.styled(
+                f"So far: {tally.delivered} delivered · {tally.retrying} retrying · "
+                f"{tally.failed} failed · {tally.dead_lettered} dead-lettered · "
+                f"{tally.throttled} throttled{pace}",
+                "$text-muted",
+            )
+        )
+
+    def add_results(self, events: Sequence[RecordDelivered | DeliveryGaveUp]) -> None:
+        """One row per result, newest last, at most MAX_RESULT_ROWS of them."""
+        if not events:
+            return
+        table = self.query_one("#send-results", DataTable)
+        rows = [self._result_cells(event) for event in events]
+        self._rows.extend(rows)
+        if table.row_count + len(rows) > MAX_RESULT_ROWS:
+            # Rebuilt from the newest half at once: removing rows one by one is slow.
+            table.clear()
+            rows = list(self._rows)[-MAX_RESULT_ROWS // 2 :]
+        table.add_rows(rows)
+        table.move_cursor(row=table.row_count - 1)
+
+    def _result_cells(self, event: RecordDelivered | DeliveryGaveUp) -> tuple[Text, ...]:
+        at = event.at.strftime("%H:%M:%S")
+        if isinstance(event, RecordDelivered):
+            record_id = event.record_id
+            latency = f"{event.latency_seconds * 1000:.0f} ms"
+            result = themed(self, "delivered", "text-success")
+        else:
+            record_id, latency = "—", "—"
+            result = themed(self, f"gave up: {event.failure.code}", "text-error")
+        return (
+            themed(self, at),
+            themed(self, event.kind.value),
+            result,
+            themed(self, str(event.attempts)),
+            themed(self, latency),
+            themed(self, record_id),
+        )
+
+    def show_report(self, report: SendReport, what: str) -> None:
+        self.query_one("#send-summary", Static).update(describe_report(report, what))

@@ -1,0 +1,149 @@
+"""Driving the console in tests: settings files, the app, waiting for its workers, reading the
+screen.
+
+Pilot tests are plain functions that ``asyncio.run`` a scenario, so no async pytest plugin is
+needed (pytest-textual-snapshot drives its own event loop the same way).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+from rich.console import Console
+from textual.app import App
+from textual.pilot import Pilot
+
+from console.app import FirehoseConsoleApp
+from console.session_app import DIGEST_INTERVAL_SECONDS
+from console.widgets.settings_fields import FieldRow
+from engine.settings_file import load_settings
+
+FROZEN_CLOCK = 1234565788.0  # the seed's MembershipChangedTimestamp
+
+Scenario = Callable[[FirehoseConsoleApp, Pilot[int]], Awaitable[None]]
+
+
+def write_settings(path: Path, document: dict[str, Any]) -> Path:
+    path.write_text(tomli_w.dumps(document), encoding="utf-8")
+    return path
+
+
+def unique_stream() -> str:
+    """A stream of its own: moto's state is process-wide and other tests send too."""
+    return f"tui-{uuid.uuid4().hex[:12]}"
+
+
+def sandbox_settings(tmp_path: Path, **sections: dict[str, Any]) -> Path:
+    """A settings file for a sandbox run on a stream no other test uses."""
+    document: dict[str, Any] = {
+        "connections": {"travel": {"delivery_stream_name": unique_stream()}},
+        "delivery": {"state_dir": str(tmp_path / "state")},
+    }
+    for name, values in sections.items():
+        document.setdefault(name, {}).update(values)
+    return write_settings(tmp_path / "settings.toml", document)
+
+
+def make_app(path: Path, **options: Any) -> FirehoseConsoleApp:
+    options.setdefault("clock", lambda: FROZEN_CLOCK)
+    app = FirehoseConsoleApp(load_settings(path), **options)
+    app.animation_level = "none"  # the pilot waits for every animation to end
+    return app
+
+
+def status(app: FirehoseConsoleApp) -> str:
+    """The status line at the top, as text (toasts may cover it on screen)."""
+    from console.widgets.status_line import StatusLine
+
+    return str(app.query_one(StatusLine).render())
+
+
+def notifications(app: App[object]) -> str:
+    """Every notification shown so far, title and message, one per line."""
+    return "\n".join(f"{note.title}: {note.message}" for note in app._notifications)
+
+
+def run_scenario(
+    app: FirehoseConsoleApp, scenario: Scenario, size: tuple[int, int] = (80, 24)
+) -> None:
+    async def main() -> None:
+        async with app.run_test(size=size) as pilot:  # toasts recorded, not drawn
+            await settle(pilot)
+            await scenario(app, pilot)
+
+    asyncio.run(main())
+
+
+async def settle(pilot: Pilot[Any]) -> None:
+    """Wait until no worker runs, the engine's events have reached the screen (one digest
+    interval), and every message all that posted has been handled."""
+    app = pilot.app
+    for _ in range(20):
+        await app.workers.wait_for_complete()
+        await asyncio.sleep(1.5 * DIGEST_INTERVAL_SECONDS)  # the pump's next hand-over
+        await pilot.pause()
+        if not any(worker.is_running for worker in app.workers):
+            await pilot.pause()
+            if not any(worker.is_running for worker in app.workers):
+                return
+
+
+def field(app: FirehoseConsoleApp, key: str) -> FieldRow:
+    return next(row for row in app.query(FieldRow) if row.key == key)
+
+
+async def open_section(pilot: Pilot[Any], app: FirehoseConsoleApp, key: str) -> None:
+    """Open the folded settings section that holds ``key`` (as enter on its title would)."""
+    from console.widgets.settings_sections import FormSection
+
+    for section in app.query(FormSection):
+        if key == section.key or key.startswith(section.key + "."):
+            await section.open()
+            await pilot.pause()
+
+
+async def type_into(pilot: Pilot[Any], app: FirehoseConsoleApp, key: str, text: str) -> None:
+    """Replace a text field's value as a person would: focus it, clear it (ctrl+u), then paste
+    the new text (one paste instead of a key per character keeps the tests quick)."""
+    from textual import events
+    from textual.widgets import Input
+
+    await open_section(pilot, app, key)
+    row = field(app, key)
+    entry = row.query_one(Input)
+    row.scroll_visible(animate=False)
+    entry.focus()
+    await pilot.press("end", "ctrl+u")  # ctrl+u deletes everything left of the cursor
+    if text:
+        entry.post_message(events.Paste(text))
+    # Pasted, validated after the next refresh, its problem line mounted: a few rounds.
+    for _ in range(3):
+        await pilot.pause()
+
+
+async def paste(pilot: Pilot[Any], text: str) -> None:
+    """Paste ``text`` into the focused widget."""
+    from textual import events
+
+    focused = pilot.app.focused
+    assert focused is not None
+    focused.post_message(events.Paste(text))
+    await pilot.pause()
+
+
+def screen_text(app: App[object]) -> str:
+    """Every character the current screen shows (dialogs included), one line per row."""
+    width, height = app.size
+    console = Console(
+        width=width, height=height, file=io.StringIO(), record=True, legacy_windows=False
+    )
+    console.print(
+        app.screen._compositor.render_update(full=True, screen_stack=app._background_screens)
+    )
+    return console.export_text()

@@ -1,0 +1,94 @@
+"""Keys, the command palette, and failures: every action has a key in the footer and a
+"Group: Title" palette entry; a failing call becomes an alert and a notification."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from driving import make_app, notifications, run_scenario, screen_text, settle, status
+from textual.binding import Binding
+from textual.pilot import Pilot
+from textual.widgets import DataTable
+
+from console.app import FirehoseConsoleApp
+from console.commands import CONSOLE_ACTIONS, ConsoleCommands
+from console.widgets.dialogs import AddConnectionScreen, ChooseConnectionScreen, ConfirmScreen
+from console.widgets.preview_pane import PreviewPane
+from console.widgets.settings_fields import IdentityRows
+from console.widgets.settings_sections import SectionTitle
+from engine.records import Action
+from engine.session import ConsoleSession
+
+
+def test_every_binding_has_an_id_and_every_action_a_palette_entry() -> None:
+    owners = (
+        FirehoseConsoleApp,
+        ConfirmScreen,
+        ChooseConnectionScreen,
+        AddConnectionScreen,
+        IdentityRows,
+        SectionTitle,
+    )
+    for owner in owners:
+        for binding in owner.BINDINGS:
+            assert isinstance(binding, Binding) and binding.id, f"{owner.__name__}: {binding}"
+    texts = [action.palette_text for action in CONSOLE_ACTIONS]
+    assert len(set(texts)) == len(texts)
+    assert all(text.count(": ") == 1 for text in texts)
+    for name in ("Send: Send add", "Verify: Verify connection", "Settings: Save settings"):
+        assert name in texts
+
+
+def test_the_footer_shows_each_tab_keys_and_the_palette_runs_actions(tmp_path: Path) -> None:
+    app = make_app(tmp_path / "settings.toml", auto_verify=False)
+
+    async def scenario(app: FirehoseConsoleApp, pilot: Pilot[int]) -> None:
+        for number, tab in enumerate(("settings", "preview", "send", "alerts", "verify"), 1):
+            await pilot.press(f"f{number}")
+            footer = screen_text(app).splitlines()[-1]
+            for action in CONSOLE_ACTIONS:
+                if action.show and action.tab in (None, tab):
+                    assert f"{app.key_for(action)} {action.footer}" in footer, (tab, footer)
+
+        provider = ConsoleCommands(app.screen)
+        discovered = [hit.text async for hit in provider.discover()]
+        assert discovered == [action.palette_text for action in CONSOLE_ACTIONS]
+
+        await pilot.press("f1", "ctrl+p")
+        await pilot.press(*"preview remove")
+        await pilot.pause(0.3)  # the palette searches in the background
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.query_one(PreviewPane).action is Action.REMOVE
+        assert "Record 1 of 1: remove (IsMember false)" in screen_text(app)
+
+    run_scenario(app, scenario)
+
+
+def test_a_failing_call_becomes_an_alert_and_a_notification(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken_verify(session: ConsoleSession) -> None:
+        raise ConnectionError("the network is down")
+
+    monkeypatch.setattr(ConsoleSession, "verify", broken_verify)
+    monkeypatch.setattr(ConsoleSession, "gateway", lambda session: None)
+    app = make_app(tmp_path / "settings.toml")
+
+    async def scenario(app: FirehoseConsoleApp, pilot: Pilot[int]) -> None:
+        assert "Verify connection failed: ConnectionError: the network is down" in (
+            notifications(app)
+        )
+        assert status(app).endswith("· failing")
+        await pilot.press("f4")
+        table = app.query_one("#alerts-table", DataTable)
+        [row] = [" | ".join(map(str, table.get_row(key))) for key in table.rows]
+        assert row.startswith("Verify connection failed | error | 1")
+        assert '"message": "the network is down"' in screen_text(app)
+        await pilot.press("ctrl+r")  # still running, and counting
+        await settle(pilot)
+        [row] = [" | ".join(map(str, table.get_row(key))) for key in table.rows]
+        assert row.startswith("Verify connection failed | error | 2")
+
+    run_scenario(app, scenario)

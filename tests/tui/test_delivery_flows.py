@@ -1,0 +1,114 @@
+"""Sending through the embedded sandbox: results as they happen, what reached S3, live alerts
+when chaos is on, dead letters and their replay, and the verification checklist."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from driving import (
+    make_app,
+    notifications,
+    run_scenario,
+    sandbox_settings,
+    screen_text,
+    settle,
+    type_into,
+)
+from textual.pilot import Pilot
+from textual.widgets import DataTable, RichLog, TextArea
+
+from console.app import FirehoseConsoleApp
+
+
+def attempt_log(app: FirehoseConsoleApp) -> str:
+    """The attempt log's lines, unwrapped."""
+    return "".join(strip.text for strip in app.query_one(RichLog).lines)
+
+
+def rows(app: FirehoseConsoleApp, table_id: str) -> list[str]:
+    table = app.query_one(table_id, DataTable)
+    return [" | ".join(str(cell) for cell in table.get_row(key)) for key in table.rows]
+
+
+def test_send_add_shows_a_delivered_result_and_a_delivered_record(tmp_path: Path) -> None:
+    app = make_app(sandbox_settings(tmp_path), use_sandbox=True)
+
+    async def scenario(app: FirehoseConsoleApp, pilot: Pilot[int]) -> None:
+        await pilot.press("f3", "a")
+        await settle(pilot)
+        [result] = rows(app, "#send-results")
+        assert "add" in result and "delivered" in result
+        assert "Send add: requested 1 · delivered 1 · failed 0" in screen_text(app)
+        await pilot.press("f6")
+        await settle(pilot)
+        [record] = rows(app, "#delivered-table")
+        assert '"MembershipChangedTimestamp":"1234565788"' in record
+        assert '"IsMember":true' in record
+        assert "1 record(s) in the sandbox's S3 bucket" in screen_text(app)
+
+    run_scenario(app, scenario)
+
+
+def test_chaos_raises_live_alerts_and_a_dead_letter_that_replay_delivers(tmp_path: Path) -> None:
+    path = sandbox_settings(
+        tmp_path,
+        sandbox={"failure_rate": 1.0, "failures": ["throttling"]},
+        delivery={"max_attempts": 2, "backoff_base_seconds": 0.01},
+    )
+    app = make_app(path, use_sandbox=True)
+
+    async def scenario(app: FirehoseConsoleApp, pilot: Pilot[int]) -> None:
+        await pilot.press("f3", "a")
+        await settle(pilot)
+        assert "gave up" in rows(app, "#send-results")[0]
+        await pilot.press("f4")
+        await pilot.pause()
+        alerts = "\n".join(rows(app, "#alerts-table"))
+        assert "500 - Internal Server Error | fatal | 2" in alerts
+        assert "Retry Limit Exceeded | fatal | 1" in alerts
+        log = attempt_log(app)
+        assert "attempt 1: HTTP 503 ServiceUnavailableException: Slow down. — retry in" in log
+        assert "attempt 2: HTTP 503 ServiceUnavailableException: Slow down. — no retry" in log
+        assert "gave up after 2 attempt(s)" in log
+        assert "kept in the dead-letter journal" in log
+        assert "Dead letters: 1" in screen_text(app)
+        assert "not delivered: see the Alerts tab" in notifications(app)
+
+        # Calm the chaos, save (the session is rebuilt with the new settings), replay.
+        await pilot.press("f1")
+        await type_into(pilot, app, "sandbox.failure_rate", "0")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        await pilot.press("f4", "p")
+        await settle(pilot)
+        assert "Dead letters: none" in screen_text(app)
+        assert "Replay of dead letters: 1 of 1 delivered." in notifications(app)
+        await pilot.press("f3")
+        assert "Replay of dead letters: requested 1 · delivered 1" in screen_text(app)
+        await pilot.press("f6")
+        await settle(pilot)
+        assert len(rows(app, "#delivered-table")) == 1
+
+    run_scenario(app, scenario)
+
+
+def test_verify_shows_the_checklist_and_copies_the_policy(tmp_path: Path) -> None:
+    app = make_app(sandbox_settings(tmp_path), use_sandbox=True)
+
+    async def scenario(app: FirehoseConsoleApp, pilot: Pilot[int]) -> None:
+        await pilot.press("f5")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "· verified" in text  # it ran once at start, in the background
+        assert "✓ pass  credentials resolve: account 123456789012" in text
+        assert "✓ pass  stream found" in text
+        assert "! warn  encryption: server-side encryption disabled" in text
+        policy = app.query_one("#policy", TextArea).text
+        assert '"firehose:PutRecord"' in policy and ":123456789012:deliverystream/tui-" in policy
+        await pilot.press("c")
+        assert app.clipboard == policy
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        assert "· verified" in screen_text(app)
+
+    run_scenario(app, scenario)
