@@ -119,6 +119,8 @@ class ConsoleSession:
         self._gateway: FirehoseGateway | None = None
         self._outbox: Outbox | None = None
         self._outbox_lock = threading.Lock()
+        # Fronts call these from several worker threads: one sandbox, one gateway, ever.
+        self._start_lock = threading.RLock()
         self._recovered: tuple[DeadLetter, ...] = ()
 
     # -- what is in use ------------------------------------------------------------------
@@ -142,22 +144,24 @@ class ConsoleSession:
         """The embedded sandbox, started on first use (sandbox sessions only)."""
         if not self.uses_sandbox:
             raise RuntimeError("this session is not running on the embedded sandbox")
-        if self._sandbox is None:
-            from engine.sandbox import EmbeddedSandbox
+        with self._start_lock:
+            if self._sandbox is None:
+                from engine.sandbox import EmbeddedSandbox
 
-            sandbox = EmbeddedSandbox(self.stream_name, self.connection.region)
-            sandbox.start()
-            self._sandbox = sandbox
-        return self._sandbox
+                sandbox = EmbeddedSandbox(self.stream_name, self.connection.region)
+                sandbox.start()
+                self._sandbox = sandbox
+            return self._sandbox
 
     def gateway(self) -> FirehoseGateway:
-        if self._gateway is None:
-            self._gateway = FirehoseGateway(
-                self._gateway_config(),
-                client_hooks=self._hooks(),
-                client_factory=self.sandbox().client if self.uses_sandbox else None,
-            )
-        return self._gateway
+        with self._start_lock:
+            if self._gateway is None:
+                self._gateway = FirehoseGateway(
+                    self._gateway_config(),
+                    client_hooks=self._hooks(),
+                    client_factory=self.sandbox().client if self.uses_sandbox else None,
+                )
+            return self._gateway
 
     def _gateway_config(self) -> GatewayConfig:
         delivery = self.settings.delivery

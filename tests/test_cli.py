@@ -196,3 +196,19 @@ def test_script_end_to_end_in_a_subprocess(tmp_path: Path) -> None:
     assert "delivered 5" in result.stdout
     # The sandbox server's own logs never reach the terminal.
     assert result.stderr.strip() == "No settings file: running on the embedded sandbox."
+
+
+def test_session_starts_one_sandbox_however_many_threads_ask(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from engine.session import ConsoleSession
+    from engine.settings_file import load_settings
+
+    session = ConsoleSession(load_settings(tmp_path / "absent.toml"))
+    try:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            gateways = list(pool.map(lambda _: session.gateway(), range(8)))
+        assert len({id(gateway) for gateway in gateways}) == 1
+        assert session.sandbox() is session.sandbox()
+    finally:
+        session.close()
