@@ -106,6 +106,11 @@ class FirehoseConsoleApp(SessionApp):
                 title="Sandbox",
                 timeout=8,
             )
+        # The first paint comes before the workers start: booting the sandbox (importing moto)
+        # would otherwise hold the interpreter lock while the screen is being built.
+        self.call_after_refresh(self._start_background_work)
+
+    def _start_background_work(self) -> None:
         if self._auto_verify:
             self.action_verify()
         self.read_dead_letters(self.session)
@@ -135,6 +140,11 @@ class FirehoseConsoleApp(SessionApp):
             self.query_one(AlertsPane).clear()
         self._show_status()
         self.status_line.verification = VerificationState.NOT_CHECKED
+        # The first paint comes before the workers start: booting the sandbox (importing moto)
+        # would otherwise hold the interpreter lock while the screen is being built.
+        self.call_after_refresh(self._start_background_work)
+
+    def _start_background_work(self) -> None:
         if self._auto_verify:
             self.action_verify()
         self.read_dead_letters(self.session)
