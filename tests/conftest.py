@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from engine.sandbox import EmbeddedSandbox
 
 
 @pytest.fixture(autouse=True)
@@ -21,3 +25,20 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+
+
+@pytest.fixture(scope="module")
+def sandbox(request: pytest.FixtureRequest) -> Iterator[EmbeddedSandbox]:
+    """One embedded sandbox for a test module (moto's state is per process: keep it short)."""
+    name = request.module.__name__.rsplit(".", 1)[-1].replace("_", "-")
+    with EmbeddedSandbox(name) as running:
+        yield running
+
+
+@pytest.fixture
+def stream(sandbox: EmbeddedSandbox) -> Iterator[str]:
+    """A fresh stream per test, deleted after (moto allows 50 per region and process)."""
+    name = f"stream-{uuid.uuid4().hex[:8]}"
+    sandbox.ensure_stream(name)
+    yield name
+    sandbox.client("firehose").delete_delivery_stream(DeliveryStreamName=name)

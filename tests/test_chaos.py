@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -19,21 +17,6 @@ from engine.sandbox import EmbeddedSandbox
 
 ONE_ATTEMPT = Config(retries={"total_max_attempts": 1})
 THROTTLED = {"ErrorCode": "ServiceUnavailableException", "ErrorMessage": "Slow down."}
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[EmbeddedSandbox]:
-    with EmbeddedSandbox("chaos-tests") as running:
-        yield running
-
-
-@pytest.fixture
-def stream(sandbox: EmbeddedSandbox) -> Iterator[str]:
-    """A fresh stream per test, deleted after (moto allows 50 per region and process)."""
-    name = f"chaos-test-{uuid.uuid4().hex[:8]}"
-    sandbox.ensure_stream(name)
-    yield name
-    sandbox.client("firehose").delete_delivery_stream(DeliveryStreamName=name)
 
 
 def chaotic_client(

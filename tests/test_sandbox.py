@@ -8,7 +8,6 @@ import subprocess
 import sys
 import textwrap
 import uuid
-from collections.abc import Iterator
 from datetime import UTC
 from pathlib import Path
 
@@ -19,21 +18,6 @@ from hypothesis import strategies as st
 from engine.sandbox import EmbeddedSandbox, split_records
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[EmbeddedSandbox]:
-    with EmbeddedSandbox("sandbox-tests") as running:
-        yield running
-
-
-@pytest.fixture
-def stream(sandbox: EmbeddedSandbox) -> Iterator[str]:
-    """A fresh stream per test, deleted after (moto allows 50 per region and process)."""
-    name = f"sandbox-test-{uuid.uuid4().hex[:8]}"
-    sandbox.ensure_stream(name)
-    yield name
-    sandbox.client("firehose").delete_delivery_stream(DeliveryStreamName=name)
 
 
 def put(sandbox: EmbeddedSandbox, stream: str, *payloads: dict, delimiter: str = "\n") -> None:
@@ -74,7 +58,7 @@ def test_the_sandbox_stream_is_an_active_direct_put_stream_into_the_bucket(
     sandbox: EmbeddedSandbox,
 ) -> None:
     description = sandbox.client("firehose").describe_delivery_stream(
-        DeliveryStreamName="sandbox-tests"
+        DeliveryStreamName=sandbox.stream_name
     )["DeliveryStreamDescription"]
     assert description["DeliveryStreamType"] == "DirectPut"
     assert description["DeliveryStreamStatus"] == "ACTIVE"
