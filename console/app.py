@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import replace
 
 from textual import on
 from textual.app import App, ComposeResult
@@ -39,8 +38,7 @@ from console.widgets.settings_form import SettingsForm
 from console.widgets.status_line import StatusLine, VerificationState
 from console.widgets.verify_pane import VerifyPane
 from engine.events import DeliveryGaveUp, InterruptedRunRecovered, RecordDelivered
-from engine.records import Action, OutgoingMessage, test_user_messages
-from engine.session import ConsoleSession
+from engine.records import Action, OutgoingMessage, burst_messages, test_user_messages
 from engine.settings import Settings
 from engine.settings_file import LoadedSettings
 
@@ -327,16 +325,17 @@ class FirehoseConsoleApp(SessionApp):
         self._start_burst(pane.action, burst)
 
     def _start_burst(self, action: Action, burst: BurstRequest) -> None:
-        # The engine builds bursts through a session; this one only builds records (no I/O)
-        # from the form's settings, so a burst follows unsaved edits like a single send.
-        builder = ConsoleSession(
-            replace(self.loaded, settings=self.draft),
-            connection_name=self.form.connection_name,
-            clock=self.clock,
-        )
+        # Built from the form's settings, so a burst follows unsaved edits like a single send.
+        draft, connection_name = self.draft, self.form.connection_name
         self.run_send(
             self.session,
-            lambda: builder.burst_messages(action, burst.count),
+            lambda: burst_messages(
+                draft,
+                action,
+                burst.count,
+                timestamp=int(self.clock()),
+                connection_name=connection_name,
+            ),
             f"Burst of {burst.count} {action.value}",
             rate=burst.rate,
             batch=burst.batch,

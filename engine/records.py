@@ -281,6 +281,37 @@ def test_user_messages(
 test_user_messages.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
 
 
+def burst_messages(
+    settings: Settings,
+    action: Action,
+    count: int,
+    *,
+    timestamp: int,
+    connection_name: str | None = None,
+) -> list[OutgoingMessage]:
+    """The records of ``count`` repetitions of ``action``: the test user itself once, or
+    ``count`` distinct synthetic users derived from it (so each record can be found downstream)."""
+    if count <= 1:
+        return test_user_messages(
+            settings, action, timestamp=timestamp, connection_name=connection_name
+        )
+    context = RecordContext.from_settings(settings, connection_name)
+    base = test_user_from_settings(settings)
+    changed = test_user_from_settings(settings, new_identities=True)
+    messages: list[OutgoingMessage] = []
+    for index in range(1, count + 1):
+        messages.extend(
+            build_messages(
+                action,
+                context,
+                synthetic_user(base, index),
+                timestamp=timestamp,
+                new_user=synthetic_user(changed, index),
+            )
+        )
+    return messages
+
+
 def preview_document(message: OutgoingMessage) -> dict[str, Any]:
     """What a preview shows of one record, as JSON-ready data (SPEC §3, §7)."""
     return {

@@ -22,15 +22,8 @@ from engine.events import EventSink, InterruptedRunRecovered, ignore_events
 from engine.gateway import ClientHook, FirehoseGateway, GatewayConfig
 from engine.outbox import Outbox
 from engine.quotas import direct_put_quota
-from engine.records import (
-    Action,
-    OutgoingMessage,
-    RecordContext,
-    build_messages,
-    synthetic_user,
-    test_user_from_settings,
-    test_user_messages,
-)
+from engine.records import Action, OutgoingMessage, test_user_messages
+from engine.records import burst_messages as build_burst_messages
 from engine.settings import ConnectionSettings, Settings
 from engine.settings_file import LoadedSettings
 from engine.verification import VerificationReport, verify_connection
@@ -262,26 +255,14 @@ class ConsoleSession:
         )
 
     def burst_messages(self, action: Action, count: int) -> list[OutgoingMessage]:
-        """The records of ``count`` repetitions of ``action``: the test user once, or ``count``
-        distinct synthetic users derived from it."""
-        if count <= 1:
-            return self.preview(action)
-        context = RecordContext.from_settings(self.settings, self.connection_name)
-        base = test_user_from_settings(self.settings)
-        changed = test_user_from_settings(self.settings, new_identities=True)
-        timestamp = int(self._clock())
-        messages: list[OutgoingMessage] = []
-        for index in range(1, count + 1):
-            messages.extend(
-                build_messages(
-                    action,
-                    context,
-                    synthetic_user(base, index),
-                    timestamp=timestamp,
-                    new_user=synthetic_user(changed, index),
-                )
-            )
-        return messages
+        """The records of ``count`` repetitions of ``action`` (see records.burst_messages)."""
+        return build_burst_messages(
+            self.settings,
+            action,
+            count,
+            timestamp=int(self._clock()),
+            connection_name=self.connection_name,
+        )
 
     def send(
         self,

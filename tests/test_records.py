@@ -16,6 +16,7 @@ from engine.records import (
     MessageKind,
     RecordContext,
     build_messages,
+    burst_messages,
     preview_document,
     synthetic_user,
     test_user_messages,
@@ -249,3 +250,13 @@ def test_excluded_or_turned_off_identities_never_appear(user, connection) -> Non
         if identity.forward_flag and not connection[identity.forward_flag]:
             assert identity.json_key not in sent
     assert sent | {d.identity for d in message.dropped} == set(user.all_identities())
+
+
+def test_burst_of_one_is_the_test_user_and_of_n_is_n_distinct_users() -> None:
+    settings = Settings()
+    (single,) = burst_messages(settings, Action.ADD, 1, timestamp=1)
+    assert single.data["UserIdentities"]["CustomerId"] == "p.fogg138"
+    burst = burst_messages(settings, Action.IDENTITY_CHANGE, 3, timestamp=1)
+    assert [m.kind for m in burst] == [MessageKind.REMOVE, MessageKind.ADD] * 3
+    customer_ids = {m.data["UserIdentities"]["CustomerId"] for m in burst}
+    assert customer_ids == {"p.fogg138-1", "p.fogg138-2", "p.fogg138-3"}
