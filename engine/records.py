@@ -269,13 +269,7 @@ def test_user_messages(
     settings: Settings, action: Action, *, timestamp: int, connection_name: str | None = None
 ) -> list[OutgoingMessage]:
     """The records ``action`` produces for the configured test user and audience."""
-    return build_messages(
-        action,
-        RecordContext.from_settings(settings, connection_name),
-        test_user_from_settings(settings),
-        timestamp=timestamp,
-        new_user=test_user_from_settings(settings, new_identities=True),
-    )
+    return burst_messages(settings, action, 1, timestamp=timestamp, connection_name=connection_name)
 
 
 test_user_messages.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
@@ -291,23 +285,18 @@ def burst_messages(
 ) -> list[OutgoingMessage]:
     """The records of ``count`` repetitions of ``action``: the test user itself once, or
     ``count`` distinct synthetic users derived from it (so each record can be found downstream)."""
-    if count <= 1:
-        return test_user_messages(
-            settings, action, timestamp=timestamp, connection_name=connection_name
-        )
     context = RecordContext.from_settings(settings, connection_name)
     base = test_user_from_settings(settings)
     changed = test_user_from_settings(settings, new_identities=True)
+    users = (
+        [(base, changed)]
+        if count <= 1
+        else [(synthetic_user(base, i), synthetic_user(changed, i)) for i in range(1, count + 1)]
+    )
     messages: list[OutgoingMessage] = []
-    for index in range(1, count + 1):
+    for user, new_user in users:
         messages.extend(
-            build_messages(
-                action,
-                context,
-                synthetic_user(base, index),
-                timestamp=timestamp,
-                new_user=synthetic_user(changed, index),
-            )
+            build_messages(action, context, user, timestamp=timestamp, new_user=new_user)
         )
     return messages
 
