@@ -24,7 +24,7 @@ import time
 import tomllib
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -153,7 +153,11 @@ def settled_count(outbox: Path) -> int:
         return 0
 
 
-def wait_for(condition, what: str, process: subprocess.Popen[bytes]) -> None:
+def wait_for(
+    condition: Callable[[], bool],
+    what: str,
+    process: subprocess.Popen[str] | subprocess.Popen[bytes],
+) -> None:
     deadline = time.monotonic() + 60
     while not condition():
         assert process.poll() is None, f"the send ended before {what}"

@@ -111,7 +111,12 @@ def test_a_batch_costs_one_fsync_and_a_burst_of_single_records_one_per_call(
 ) -> None:
     synced: list[int] = []
     real_fsync = os.fsync
-    monkeypatch.setattr(engine.jsonl.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+
+    def counting_fsync(fd: int) -> None:
+        synced.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(engine.jsonl.os, "fsync", counting_fsync)
     outbox = Outbox(tmp_path / "outbox.jsonl", "travel")
     outcomes = deliverer(Sender(), tmp_path, outbox).deliver_batch(messages(200))
     assert all(o.delivered for o in outcomes)

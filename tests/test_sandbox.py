@@ -107,7 +107,7 @@ def logging_as_in_a_fresh_process(
         monkeypatch.setattr(logger, "propagate", True)
         monkeypatch.setattr(logger, "level", logging.NOTSET)
     monkeypatch.setattr(logging.root, "handlers", [logging.StreamHandler()])
-    logging.Logger.manager._clear_cache()
+    logging.Logger.manager._clear_cache()  # type: ignore[attr-defined]  # private, not in typeshed
 
 
 @pytest.mark.usefixtures("logging_as_in_a_fresh_process")
