@@ -17,9 +17,11 @@ $(STAMP): $(BIN)/python pyproject.toml
 run: $(STAMP)
 	$(BIN)/firehose-console $(ARGS)
 
+# Lint, types, the import contracts (pyproject.toml), then every test, the wheel's included.
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy engine
+	$(BIN)/mypy engine console tests firehose_console
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

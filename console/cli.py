@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from console.version import VersionAction
 from engine.records import Action, preview_document
 from engine.settings_file import (
     LoadedSettings,
@@ -81,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Operations console for an audience → Amazon Kinesis Data Firehose "
         "integration. With no command, opens the console (TUI).",
     )
+    parser.add_argument("--version", action=VersionAction)
     _global_options(parser, suppress=False)
     commands = parser.add_subparsers(dest="command", parser_class=_Parser)
     actions = [action.value for action in Action]
