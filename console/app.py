@@ -1,4 +1,6 @@
-"""The Textual console: edit, verify, preview, send and watch alerts live (SPEC §7).
+"""The Textual console: edit, verify, preview, send and watch alerts live.
+
+README: "The console (TUI): a short tour".
 
 The session and the thread workers that call the engine live in ``SessionApp``; this module is
 the screen: the tabs, the actions behind every key and palette entry, and where each result

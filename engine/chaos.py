@@ -1,4 +1,6 @@
-"""Chaos for the embedded sandbox (SPEC §6): put calls that fail on purpose, as Firehose fails.
+"""Chaos for the embedded sandbox: put calls that fail on purpose, as Firehose fails.
+
+README: "The embedded sandbox".
 
 Failures are injected through a firehose client's botocore event hooks, so everything above the
 client (retries, alerts, the dead-letter journal) runs its real path:

@@ -1,4 +1,6 @@
-"""What can go wrong when talking to Firehose, and what each failure means (SPEC §5).
+"""What can go wrong when talking to Firehose, and what each failure means.
+
+README: "Delivery, retries and alerts".
 
 The one table: each failure class says whether it is retried, which System Alert it raises and
 how to fix it. ``classify`` turns any botocore exception or per-record error code into a Failure.

@@ -1,4 +1,4 @@
-"""The one table of identities forwarded to Firehose (SPEC §2).
+"""The one table of identities forwarded to Firehose (README: "Identities forwarded").
 
 Each identity has a display name, the JSON key it takes in ``UserIdentities``, whether it is a
 user or a device identity, the ``forward_*`` connection flag that governs it (if any), and whether

@@ -1,4 +1,6 @@
-"""Building the records that go to Firehose (SPEC §3): pure functions, settings → bytes.
+"""Building the records that go to Firehose: pure functions, settings → bytes.
+
+README: "Message formats".
 
 A membership record's ``Data`` is the seed's JSON (key order as the seed shows it); an audience
 deletion is our own ``AudienceDeleted`` message (the seed says one is sent but shows none).
@@ -302,7 +304,8 @@ def burst_messages(
 
 
 def preview_document(message: OutgoingMessage) -> dict[str, Any]:
-    """What a preview shows of one record, as JSON-ready data (SPEC §3, §7)."""
+    """What a preview shows of one record, as JSON-ready data (README: "Message formats"; the
+    fields are listed under "CLI")."""
     return {
         "kind": message.kind.value,
         "action": message.action.value,

@@ -1,4 +1,6 @@
-"""The embedded sandbox (SPEC §6): moto's server in this process, standing in for Firehose and S3.
+"""The embedded sandbox: moto's server in this process, standing in for Firehose and S3.
+
+README: "The embedded sandbox".
 
 Without a settings file or AWS access the console still does its whole job against it. moto
 writes every PutRecord / PutRecordBatch synchronously into the destination bucket, one S3 object
@@ -405,7 +407,7 @@ def _stop_moto_server(server: Any, endpoint_url: str, timeout_seconds: float) ->
 
 
 def _silence_server_logs() -> None:
-    """Keep moto's server logs off the terminal (SPEC §6).
+    """Keep moto's server logs off the terminal (README: "The embedded sandbox").
 
     Each logger gets a NullHandler and stops propagating, so neither werkzeug nor Flask adds its
     own stderr handler, and a root handler set up by a front cannot print them either.

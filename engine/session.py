@@ -237,7 +237,7 @@ class ConsoleSession:
     # -- the actions ---------------------------------------------------------------------
 
     def verify(self) -> VerificationReport:
-        """The SPEC §4 checklist against the connection's stream (nothing is sent)."""
+        """The README's "Verification" checklist against the connection's stream; sends nothing."""
         return verify_connection(
             self.gateway(),
             stream_name=self.stream_name,

@@ -1,4 +1,6 @@
-"""The settings models (SPEC §1): one source of truth for keys, types, defaults and rules.
+"""The settings models: one source of truth for keys, types, defaults and rules.
+
+README: "Settings".
 
 Each field's ``description`` is what ``settings.example.toml`` says about it (see
 ``settings_template``); each validator's message names what is wrong and how to fix it.

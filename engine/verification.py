@@ -1,4 +1,6 @@
-"""Verification (SPEC §4): a checklist of pass / warn / fail lines, each with a one-line fix.
+"""Verification: a checklist of pass / warn / fail lines, each with a one-line fix.
+
+README: "Verification".
 
 It only reads: STS GetCallerIdentity and DescribeDeliveryStream. Nothing is sent to the stream.
 It checks what emulators do not enforce: the stream must be ACTIVE and fed by Direct PUT.

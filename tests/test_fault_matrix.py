@@ -1,6 +1,6 @@
-"""The fault matrix (SPEC §5): each failure class, driven through the CLI, is retried or not,
-raises its alerts with their severity, ends as a dead letter (or says why not) and sets the exit
-status, in bounded time, never with a traceback.
+"""The fault matrix (README: "Delivery, retries and alerts"): each failure class, driven
+through the CLI, is retried or not, raises its alerts with their severity, ends as a dead letter
+(or says why not) and sets the exit status, in bounded time, never with a traceback.
 
 The failures come from where a user would meet them: the embedded sandbox's chaos (throttling,
 InternalFailure, timeouts, access denied, partial batches), a stopped endpoint (connection

@@ -1,4 +1,5 @@
-"""The record rules of SPEC §3, case by case, and hypothesis properties of the builder."""
+"""The record rules of the README's "Message formats", case by case, and hypothesis properties
+of the builder."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""System Alerts (SPEC §5): the alerts table updated in place, the sample of the selected alert,
-the live attempt log, and the dead letters with their replay."""
+"""System Alerts (README: "Delivery, retries and alerts"): the alerts table updated in place,
+the sample of the selected alert, the live attempt log, and the dead letters with their replay."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""What reached the sandbox's S3 destination (SPEC §6): the records decoded, newest first."""
+"""What reached the sandbox's S3 destination: the records decoded, newest first.
+
+README: "The embedded sandbox".
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The live preview (SPEC §3): the records an action would send under the form's settings,
-as they stand right now, saved or not. Nothing is sent from here."""
+"""The live preview (README: "Message formats"): the records an action would send under the
+form's settings, as they stand right now, saved or not. Nothing is sent from here."""
 
 from __future__ import annotations
 

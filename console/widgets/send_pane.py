@@ -1,4 +1,7 @@
-"""Sending (SPEC §5): the previewed message, or a burst of N, with each result as it happens."""
+"""Sending: the previewed message, or a burst of N, with each result as it happens.
+
+README: "Delivery, retries and alerts" and "Bursts: count, rate, batches and quotas".
+"""
 
 from __future__ import annotations
 

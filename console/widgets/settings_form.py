@@ -1,5 +1,6 @@
-"""The settings form (SPEC §1): the account, the active connection, the test audience and user,
-delivery and sandbox knobs. Every edit is validated by the engine's own rules as you type."""
+"""The settings form (README: "Settings"): the account, the active connection, the test
+audience and user, delivery and sandbox knobs. Every edit is validated by the engine's own rules
+as you type."""
 
 from __future__ import annotations
 

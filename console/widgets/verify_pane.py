@@ -1,5 +1,6 @@
-"""Verification (SPEC §4): the checklist with pass / warn / fail and a fix for each, and the
-filled-in IAM policy in a read-only text area (select and copy, or copy it with one key)."""
+"""Verification (README: "Verification"): the checklist with pass / warn / fail and a fix for
+each, and the filled-in IAM policy in a read-only text area (select and copy, or copy it with one
+key)."""
 
 from __future__ import annotations
 
