@@ -59,15 +59,6 @@ class AlertBoard:
             self._alerts[alert_type] = alert
             return alert
 
-    def escalate(self, alert_type: AlertType) -> Alert | None:
-        """Mark an alert fatal (its failures were given up on) without counting a new one."""
-        with self._lock:
-            current = self._alerts.get(alert_type)
-            if current is None or current.severity is Severity.FATAL:
-                return None
-            self._alerts[alert_type] = replace(current, severity=Severity.FATAL)
-            return self._alerts[alert_type]
-
     def alerts(self) -> list[Alert]:
         """Every alert, most recently seen first."""
         with self._lock:

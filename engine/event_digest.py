@@ -128,13 +128,6 @@ class EventDigest:
     def empty(self) -> bool:
         return not self.counts
 
-    @property
-    def delivered_per_second(self) -> float:
-        """Records delivered per second over the interval."""
-        if self.seconds <= 0:
-            return 0.0
-        return self.counts.get(RecordDelivered.__name__, 0) / self.seconds
-
 
 class DigestSink:
     """An EventSink that coalesces events; ``take()`` returns them as one EventDigest.

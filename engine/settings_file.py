@@ -269,11 +269,6 @@ def _digest(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
-def read_document(path: Path) -> dict[str, Any]:
-    """Parse the TOML file, or raise SettingsError naming the line that is wrong."""
-    return _parse(_read_bytes(path)[0], path)
-
-
 def load_settings(path: Path) -> LoadedSettings:
     """Load settings from ``path``; a missing file gives the defaults (the seed's example)."""
     digest: str | None = None

@@ -195,7 +195,7 @@ def test_each_take_covers_its_own_interval_and_the_tally_carries_on() -> None:
         sink(delivered(n))
     now[0] = 100.5
     first = sink.take()
-    assert first.seconds == 0.5 and first.delivered_per_second == 20.0
+    assert first.seconds == 0.5 and first.counts == {"RecordDelivered": 10}
     sink(RateAdjusted(50.0, 100.0, RateChange.DECREASED, AT))
     now[0] = 101.0
     second = sink.take()
