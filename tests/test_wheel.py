@@ -10,6 +10,7 @@ from the wheel. Deselect with ``-m "not wheel"``.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -157,10 +158,11 @@ def test_version_comes_from_the_package_metadata(installed: Installed) -> None:
     )
 
 
-def test_the_installed_cli_previews_from_its_own_copy(installed: Installed) -> None:
+def test_the_installed_cli_previews(installed: Installed) -> None:
     result = installed.run(installed.script, "preview", "add", "--json")
     assert result.returncode == 0, result.stderr
-    assert '"messages"' in result.stdout
+    (message,) = json.loads(result.stdout)["messages"]
+    assert (message["action"], message["will_send"]) == ("add", True)
 
 
 def test_the_installed_console_opens_with_its_stylesheet(installed: Installed) -> None:
