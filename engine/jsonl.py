@@ -40,10 +40,11 @@ class JournalWriteFailed(Exception):
         self.at_risk = at_risk
         self.cause = cause
         noun = "message" if at_risk == 1 else "messages"
+        risk = f"{at_risk} {noun} at risk" if at_risk else "no message lost"
         super().__init__(
-            f"could not write the journal {path} ({cause}): {at_risk} {noun} at risk, the "
-            "command stopped; free space (or fix the disk), then run `firehose-console "
-            "dead-letters list`: every message already journaled is recovered"
+            f"could not write the journal {path} ({cause}): {risk}, the command stopped; "
+            "free space (or fix the disk), then run `firehose-console dead-letters list`: "
+            "every message already journaled is recovered"
         )
 
 

@@ -328,7 +328,7 @@ class _OutboxUsers:
             try:
                 if _flock(held[0], exclusive=True, wait=False):
                     compact()
-            except OSError:
+            except (OSError, JournalWriteFailed):
                 pass  # compaction is tidying only: the next start does it
             finally:
                 os.close(held[0])  # releases the lock
