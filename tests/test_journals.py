@@ -10,7 +10,7 @@ import errno
 import json
 import os
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -202,7 +202,7 @@ TMPFS_FREE_BYTES = 8 * 1024
 
 
 @pytest.fixture
-def tiny_disk(tmp_path: Path) -> Path:
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
     """A tmpfs of 64 KiB, all but 8 KiB taken by a filler file (skipped where mounting is not
     allowed; the seam tests above cover those machines)."""
     mount = tmp_path / "disk"
@@ -358,7 +358,12 @@ def test_closing_the_outbox_after_a_burst_does_not_read_the_journal_back(
         outbox = session.outbox().path
         assert outbox.exists()
         reads: list[Path] = []
-        monkeypatch.setattr(engine.outbox, "read_lines", lambda path: reads.append(path) or [])
+
+        def spy(path: Path) -> list:
+            reads.append(path)
+            return []
+
+        monkeypatch.setattr(engine.outbox, "read_lines", spy)
     finally:
         session.close()
     assert report.delivered == 300 and reads == [] and not outbox.exists()
