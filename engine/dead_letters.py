@@ -201,11 +201,7 @@ class DeadLetterJournal:
 
     def find(self, message_id: str) -> DeadLetter | None:
         """The letter of ``message_id`` (a unique prefix of it is enough), or None."""
-        matches = [letter for letter in self.entries() if letter.message_id.startswith(message_id)]
-        exact = [letter for letter in matches if letter.message_id == message_id]
-        if exact or len(matches) == 1:
-            return (exact or matches)[0]
-        return None
+        return find_letter(self.entries(), message_id)
 
     def compact(self, *, drop: Collection[str] = ()) -> None:
         """Rewrite the journal with one line per letter left, minus ``drop``; anything
@@ -244,6 +240,15 @@ class DeadLetterJournal:
             yield
         finally:
             os.close(descriptor)  # releases the lock (the kernel does too if the process dies)
+
+
+def find_letter(letters: Sequence[DeadLetter], message_id: str) -> DeadLetter | None:
+    """The letter of ``message_id`` among ``letters`` (a unique prefix is enough), or None."""
+    exact = [letter for letter in letters if letter.message_id == message_id]
+    if exact:
+        return exact[0]
+    matches = [letter for letter in letters if letter.message_id.startswith(message_id)]
+    return matches[0] if len(matches) == 1 else None
 
 
 def _is_journal_line(line: JournalLine) -> bool:

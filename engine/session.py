@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.alerts import Alert, AlertBoard, alert_document
 from engine.burst import send_messages
-from engine.dead_letters import DeadLetter, DeadLetterJournal, UnknownDeadLetters
+from engine.dead_letters import DeadLetter, DeadLetterJournal, UnknownDeadLetters, find_letter
 from engine.delivery import Deliverer, DeliveryOutcome, RetryPolicy
 from engine.events import EventSink, InterruptedRunRecovered, ignore_events
 from engine.gateway import ClientHook, FirehoseGateway, GatewayConfig
@@ -335,7 +335,11 @@ class ConsoleSession:
             if message_ids is None:
                 chosen = letters
             else:
-                found = {wanted: journal.find(wanted) for wanted in message_ids}
+                by_id = {letter.message_id: letter for letter in letters}
+                found = {
+                    wanted: by_id.get(wanted) or find_letter(letters, wanted)
+                    for wanted in message_ids
+                }
                 unknown = [wanted for wanted, letter in found.items() if letter is None]
                 if unknown:
                     raise UnknownDeadLetters(unknown, journal.path)
