@@ -221,6 +221,14 @@ def _move_to_quarantine(path: Path, lines: Sequence[bytes]) -> Quarantined:
     return Quarantined(path, destination, len(lines))
 
 
+def replace_json_lines(path: Path, documents: Iterable[dict[str, Any]]) -> None:
+    """Replace the file's content with ``documents`` without reading it (the caller knows
+    every line it holds), atomically and with appends held off."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _file_lock(path, exclusive=True), _LOCK:
+        replace_atomically(path, "".join(_line(document) for document in documents))
+
+
 def rewrite_json_lines(path: Path, documents: Iterable[dict[str, Any]]) -> Quarantined | None:
     """Replace the file's content atomically (temp file, fsync, rename)."""
     return update_json_lines(path, lambda _: documents)

@@ -41,6 +41,7 @@ from engine.jsonl import (
     append_json_lines,
     quarantine_lines,
     read_lines,
+    replace_json_lines,
     rewrite_json_lines,
 )
 from engine.records import OutgoingMessage
@@ -243,7 +244,7 @@ class Outbox:
         if not documents:
             self.path.unlink(missing_ok=True)
             return
-        rewrite_json_lines(self.path, documents + ([{"sending": sent}] if sent else []))
+        replace_json_lines(self.path, documents + ([{"sending": sent}] if sent else []))
 
     def compact(self) -> None:
         """Rewrite the file with only its unsettled entries (removed when there are none).

@@ -364,6 +364,7 @@ def test_closing_the_outbox_after_a_burst_does_not_read_the_journal_back(
             return []
 
         monkeypatch.setattr(engine.outbox, "read_lines", spy)
+        monkeypatch.setattr(engine.jsonl, "read_lines", spy)
     finally:
         session.close()
     assert report.delivered == 300 and reads == [] and not outbox.exists()
@@ -379,7 +380,8 @@ def test_closing_keeps_what_is_unsettled_without_reading_back(
     outbox.queue(sent, "t")
     outbox.sending(sent[:2], "t")
     outbox.settle([Settlement(sent[0].message_id, "rid")])
-    monkeypatch.setattr(engine.outbox, "read_lines", lambda path: pytest.fail("read back"))
+    for module in (engine.outbox, engine.jsonl):
+        monkeypatch.setattr(module, "read_lines", lambda path: pytest.fail("read back"))
     outbox.close()
     monkeypatch.undo()
     left = Outbox(path, "travel").unsettled()
