@@ -409,3 +409,40 @@ def test_data_of_a_dead_letter_is_its_bytes_exactly() -> None:
     (message,) = messages(1)
     letter = letter_of(message)
     assert base64.b64decode(letter.data_base64) == letter.data_bytes == message.data_bytes
+
+
+def test_a_replay_whose_acknowledgement_cannot_be_written_stops_and_flags_the_letter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Firehose took the letter but the disk is full: the replay stops instead of going on with
+    a delivered letter still looking undelivered, and the next start flags it a possible
+    duplicate (never a silent one)."""
+    sender = Sender()
+    session = session_at(tmp_path, sender, concurrency=1)
+    letters = [letter_of(m) for m in messages(3)]
+    session.dead_letter_journal().add_many(letters)
+    real_append = dead_letters_module.append_json_lines
+
+    def full_for_acknowledgements(path: Path, documents, **options):  # type: ignore[no-untyped-def]
+        if any("delivered" in document for document in documents):
+            raise JournalWriteFailed(path, len(documents), "No space left on device")
+        return real_append(path, documents, **options)
+
+    monkeypatch.setattr(dead_letters_module, "append_json_lines", full_for_acknowledgements)
+    try:
+        with pytest.raises(JournalWriteFailed, match="1 message at risk"):
+            session.replay_dead_letters()
+    finally:
+        session.close()
+    assert len(sender.acknowledged) == 1  # stopped after the first: the rest never went out
+    monkeypatch.setattr(dead_letters_module, "append_json_lines", real_append)  # space freed
+    again = session_at(tmp_path, Sender())
+    try:
+        listed = again.dead_letters()
+    finally:
+        again.close()
+    assert {x.message_id: x.possible_duplicate for x in listed} == {
+        letters[0].message_id: True,
+        letters[1].message_id: False,
+        letters[2].message_id: False,
+    }
