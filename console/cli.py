@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from console.version import VersionAction
+from engine.dead_letters import ReplayInProgress, UnknownDeadLetters
+from engine.jsonl import JournalWriteFailed
 from engine.records import Action, preview_document
 from engine.settings_file import (
     LoadedSettings,
@@ -95,15 +97,35 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--count", type=_count, default=1, help="messages to send (N users)")
     send.add_argument("--rate", type=_positive_float, help="records per second at most")
     send.add_argument("--batch", action="store_true", help="use PutRecordBatch (≤500 a call)")
-    dead = commands.add_parser("dead-letters", help="list or re-send undelivered messages")
-    dead.add_argument("what", choices=["list", "replay"])
+    dead = commands.add_parser(
+        "dead-letters", help="list, show, drop or re-send undelivered messages"
+    )
+    dead_letters = _dead_letters_commands(dead)
     init = commands.add_parser("init", help="write a commented settings file to start from")
     init.add_argument("path", nargs="?", type=Path, help="where (default: --settings)")
-    for sub in (verify, preview, send, dead):
+    for sub in (verify, preview, send, *dead_letters):
         sub.add_argument("--json", action="store_true", help="print one JSON document")
-    for sub in (verify, preview, send, dead, init):
+    for sub in (verify, preview, send, dead, *dead_letters, init):
         _global_options(sub, suppress=True)
     return parser
+
+
+def _dead_letters_commands(dead: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    commands = dead.add_subparsers(dest="what", required=True, parser_class=_Parser)
+    listing = commands.add_parser("list", help="every dead letter of the connection")
+    show = commands.add_parser("show", help="one letter: its decoded record, stream, reason")
+    show.add_argument("id", help="its message id (a unique prefix will do)")
+    drop = commands.add_parser("drop", help="remove letters for good (asks first)")
+    drop.add_argument("ids", nargs="*", metavar="ID", help="message ids (unique prefixes)")
+    drop.add_argument("--all", action="store_true", help="every letter of the connection")
+    drop.add_argument("--yes", action="store_true", help="do not ask")
+    replay = commands.add_parser("replay", help="send every letter again, byte for byte")
+    replay.add_argument(
+        "--to-current",
+        action="store_true",
+        help="send them to the current connection's stream instead of the one they failed on",
+    )
+    return [listing, show, drop, replay]
 
 
 def _print_json(document: Any) -> None:
@@ -219,29 +241,84 @@ def _run_session_command(arguments: argparse.Namespace) -> int:
                     cli_output.render_send_report(send_report, session.dead_letter_journal().path)
                 )
             return EXIT_OK if send_report.delivered == send_report.requested else EXIT_FAILED
-        if arguments.what == "list":
-            letters = session.dead_letters()
-            if as_json:
-                _print_json(
-                    {
-                        "journal": str(session.dead_letter_journal().path),
-                        "dead_letters": [letter.document() for letter in letters],
-                    }
-                )
-            else:
-                print(cli_output.render_dead_letters(letters, session.dead_letter_journal().path))
-            return EXIT_OK
-        duplicates = sum(1 for letter in session.dead_letters() if letter.possible_duplicate)
-        replay = session.replay_dead_letters()
-        if as_json:
-            _print_json({**replay.document(), "possible_duplicates": duplicates})
-        else:
-            print(cli_output.render_send_report(replay, session.dead_letter_journal().path))
-            if duplicates:
-                print(cli_output.render_possible_duplicates(duplicates))
-        return EXIT_OK if replay.ok else EXIT_FAILED
+        return _run_dead_letters(session, arguments)
     finally:
         session.close()
+        for warning in session.journal_warnings():
+            print(f"firehose-console: warning: {warning.describe()}", file=sys.stderr)
+
+
+def _run_dead_letters(session: ConsoleSession, arguments: argparse.Namespace) -> int:
+    from console import cli_output
+
+    as_json: bool = arguments.json
+    journal = session.dead_letter_journal().path
+    if arguments.what == "list":
+        letters = session.dead_letters()
+        if as_json:
+            _print_json(
+                {"journal": str(journal), "dead_letters": [letter.document() for letter in letters]}
+            )
+        else:
+            print(cli_output.render_dead_letters(letters, journal))
+        return EXIT_OK
+    if arguments.what == "show":
+        letter = session.dead_letter(arguments.id)
+        if letter is None:
+            raise UsageError(
+                f"no single dead letter matches {arguments.id!r} in {journal} "
+                "(`firehose-console dead-letters list` shows the ids)"
+            )
+        if as_json:
+            _print_json({"journal": str(journal), **cli_output.dead_letter_document(letter)})
+        else:
+            print(cli_output.render_dead_letter(letter))
+        return EXIT_OK
+    if arguments.what == "drop":
+        return _drop_dead_letters(session, arguments, journal)
+    duplicates = sum(1 for letter in session.dead_letters() if letter.possible_duplicate)
+    replay = session.replay_dead_letters(to_current=arguments.to_current)
+    if as_json:
+        _print_json({**replay.document(), "possible_duplicates": duplicates})
+    else:
+        print(cli_output.render_send_report(replay, journal))
+        if duplicates:
+            print(cli_output.render_possible_duplicates(duplicates))
+    return EXIT_OK if replay.ok else EXIT_FAILED
+
+
+def _drop_dead_letters(
+    session: ConsoleSession, arguments: argparse.Namespace, journal: Path
+) -> int:
+    if arguments.all == bool(arguments.ids):
+        raise UsageError("dead-letters drop: give message ids or --all (not both)")
+    if arguments.all:
+        ids = [letter.message_id for letter in session.dead_letters()]
+    else:
+        unknown = [wanted for wanted in arguments.ids if session.dead_letter(wanted) is None]
+        if unknown:
+            raise UsageError(
+                f"no single dead letter matches {', '.join(unknown)} in {journal}; nothing was "
+                "dropped (`firehose-console dead-letters list` shows the ids)"
+            )
+        ids = list(arguments.ids)
+    if ids and not arguments.yes:
+        question = f"Drop {len(ids)} dead letter(s) from {journal} for good? [y/N] "
+        if not sys.stdin or not sys.stdin.isatty():
+            raise UsageError(
+                f"dead-letters drop would remove {len(ids)} letter(s) and cannot ask without a "
+                "terminal: add --yes to drop them"
+            )
+        print(question, end="", file=sys.stderr, flush=True)
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            print("Nothing dropped.", file=sys.stderr)
+            return EXIT_OK
+    dropped = session.drop_dead_letters(ids) if ids else []
+    if arguments.json:
+        _print_json({"journal": str(journal), "dropped": [letter.message_id for letter in dropped]})
+    else:
+        print(f"Dropped {len(dropped)} dead letter(s) from {journal}.")
+    return EXIT_OK
 
 
 def _run_console(arguments: argparse.Namespace) -> int:
@@ -272,6 +349,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(error), EXIT_USAGE, arguments)
     except SettingsError as error:
         return _fail(f"bad settings:\n{error}", EXIT_USAGE, arguments)
+    except (JournalWriteFailed, ReplayInProgress, UnknownDeadLetters) as error:
+        return _fail(str(error), EXIT_FAILED, arguments)
     except KeyboardInterrupt:
         return _fail("interrupted", 130, arguments)
     except Exception as error:  # the last line of defence: one line, never a traceback

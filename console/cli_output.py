@@ -11,12 +11,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from engine.dead_letters import INTERRUPTED_UNSENT, UNKNOWN_FATE, DeadLetter
+from engine.dead_letters import DeadLetter
 from engine.event_digest import DeliveryCounter, DeliveryTally
 from engine.events import DeliveryEvent, RateAdjusted
 from engine.records import OutgoingMessage
 from engine.session import SendReport
 from engine.settings import RECORD_SIZE_LIMIT_BYTES
+from engine.state_dir import INTERRUPTED_UNSENT, UNKNOWN_FATE
 from engine.verification import CheckStatus, VerificationReport, policy_text
 
 _MARKS = {CheckStatus.PASS: "PASS", CheckStatus.WARN: "WARN", CheckStatus.FAIL: "FAIL"}
@@ -115,6 +116,45 @@ def render_dead_letters(letters: Sequence[DeadLetter], journal: Path) -> str:
             "them): a replay can deliver those twice."
         )
     lines.append("Re-send them with `firehose-console dead-letters replay`.")
+    return "\n".join(lines)
+
+
+def _decoded_record(letter: DeadLetter) -> object:
+    """The record's JSON, or its text when it is not JSON."""
+    text = letter.data_bytes.decode("utf-8", errors="replace")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def dead_letter_document(letter: DeadLetter) -> dict[str, object]:
+    """``dead-letters show --json``: the letter's fields and its decoded record."""
+    return {"dead_letter": letter.document(), "record": _decoded_record(letter)}
+
+
+def render_dead_letter(letter: DeadLetter) -> str:
+    """``dead-letters show``: everything about one letter, its record decoded."""
+    reason = f"{letter.alert_type}: {letter.detail}" if letter.alert_type else letter.detail
+    record = _decoded_record(letter)
+    lines = [
+        f"Dead letter {letter.message_id}",
+        f"  stream:    {letter.stream_name} (connection {letter.connection})",
+        f"  kind:      {letter.kind} (action {letter.action})",
+        f"  reason:    {letter.failure_class} — {reason}",
+        f"  attempts:  {letter.attempts if letter.attempts else 'unknown'}",
+        f"  at:        {letter.at}",
+        "  possible duplicate: "
+        + ("yes (it may already be delivered)" if letter.possible_duplicate else "no"),
+    ]
+    if letter.follows:
+        lines.append(f"  follows:   {letter.follows} (sent only after it)")
+    lines += [
+        "Record (decoded):",
+        json.dumps(record, indent=2, ensure_ascii=False) if not isinstance(record, str) else record,
+        "Re-send with `firehose-console dead-letters replay` (to the current stream: "
+        "--to-current); remove with `firehose-console dead-letters drop ID`.",
+    ]
     return "\n".join(lines)
 
 

@@ -1,17 +1,26 @@
-"""Append-only JSON Lines files that survive a crash: fsynced appends, torn tails tolerated.
+"""Append-only JSON Lines journals that survive a crash and a full disk.
 
-Appends take a shared ``flock`` on ``FILE.lock`` and rewrites an exclusive one, so a rewrite
-(read, change, rename) never loses a line appended meanwhile by another thread or process.
+- Appends are fsynced (unless the caller says otherwise) and written whole: a short
+  ``os.write`` is continued, and a write or fsync that fails raises ``JournalWriteFailed`` —
+  the caller must then treat the lines as not on record.
+- Appends take a shared ``flock`` on ``FILE.lock`` and rewrites an exclusive one, so a rewrite
+  (read, change, rename) never loses a line appended meanwhile by another thread or process.
+- A damaged line (torn by a crash, zeroed by the disk, not a journal entry) is never skipped
+  silently nor erased: ``quarantine_lines`` moves it to ``FILE.quarantine`` beside the journal
+  and returns a ``Quarantined`` for the caller to report (README "Reliability").
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +28,53 @@ from engine.atomic_files import replace_atomically
 
 _LOCK = threading.Lock()
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # one, reused: bursts
+QUARANTINE_SUFFIX = ".quarantine"
+
+
+class JournalWriteFailed(Exception):
+    """A journal write failed or was cut short (disk full, I/O error): the ``at_risk``
+    messages it carried are not safely on record, and the command must stop."""
+
+    def __init__(self, path: Path, at_risk: int, cause: str) -> None:
+        self.path = path
+        self.at_risk = at_risk
+        self.cause = cause
+        noun = "message" if at_risk == 1 else "messages"
+        risk = f"{at_risk} {noun} at risk" if at_risk else "no message lost"
+        super().__init__(
+            f"could not write the journal {path} ({cause}): {risk}, the command stopped; "
+            "free space (or fix the disk), then run `firehose-console dead-letters list`: "
+            "every message already journaled is recovered"
+        )
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    """Damaged lines moved out of a journal into its quarantine file."""
+
+    journal: Path
+    quarantine: Path
+    lines: int
+
+    def describe(self) -> str:
+        noun = "line" if self.lines == 1 else "lines"
+        return (
+            f"{self.lines} damaged {noun} of {self.journal} moved to {self.quarantine} "
+            "(kept, not deleted: inspect or repair it by hand)"
+        )
+
+
+@dataclass(frozen=True)
+class JournalLine:
+    """One line as read: its raw bytes (without the newline) and its document, or None when
+    the line is not a JSON object."""
+
+    raw: bytes
+    document: dict[str, Any] | None
+
+
+def quarantine_path(path: Path) -> Path:
+    return path.with_name(path.name + QUARANTINE_SUFFIX)
 
 
 def _line(document: dict[str, Any]) -> str:
@@ -43,29 +99,53 @@ def _ends_torn(descriptor: int) -> bool:
     return size > 0 and os.pread(descriptor, 1, size - 1) != b"\n"
 
 
+def _write_all(descriptor: int, data: bytes) -> None:
+    """Write every byte: ``os.write`` may write fewer than asked (a nearly full disk)."""
+    view = memoryview(data)
+    while view:
+        written = os.write(descriptor, view)
+        if written <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        view = view[written:]
+
+
 def append_json_lines(
-    path: Path, documents: Sequence[dict[str, Any]], *, sync: bool = True
-) -> None:
+    path: Path,
+    documents: Sequence[dict[str, Any]],
+    *,
+    sync: bool = True,
+    at_risk: int | None = None,
+) -> int:
     """Append documents as lines in one write; with ``sync``, flushed to disk before returning.
+    Returns the bytes appended.
 
     A torn last line left by a crash is closed with a newline first, so it stays one unreadable
-    line instead of swallowing the first document appended after it.
+    line instead of swallowing the first document appended after it. Raises
+    ``JournalWriteFailed`` (naming ``at_risk`` messages, by default one per document) when the
+    write or the flush fails: what was written may be partial and will read as damaged.
     """
     if not documents:
-        return
+        return 0
     data = "".join(_line(document) for document in documents).encode("utf-8")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with _file_lock(path, exclusive=False):
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
-        try:
-            with _LOCK:
-                if _ends_torn(descriptor):
-                    data = b"\n" + data
-                os.write(descriptor, data)
-            if sync:  # outside _LOCK: concurrent writers' fsyncs share the disk's commits
-                os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with _file_lock(path, exclusive=False):
+            descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+            try:
+                with _LOCK:
+                    if _ends_torn(descriptor):
+                        data = b"\n" + data
+                    _write_all(descriptor, data)
+                if sync:  # outside _LOCK: concurrent writers' fsyncs share the disk's commits
+                    os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+    except OSError as error:
+        cause = error.strerror or type(error).__name__
+        raise JournalWriteFailed(
+            path, len(documents) if at_risk is None else at_risk, cause
+        ) from error
+    return len(data)
 
 
 def append_json_line(path: Path, document: dict[str, Any]) -> None:
@@ -73,35 +153,99 @@ def append_json_line(path: Path, document: dict[str, Any]) -> None:
     append_json_lines(path, [document])
 
 
-def read_json_lines(path: Path) -> list[dict[str, Any]]:
-    """Every whole document in the file; a line torn by a crash (or otherwise unreadable) is
-    skipped rather than fatal."""
+def read_lines(path: Path) -> list[JournalLine]:
+    """Every non-blank line of the file with its document (None when it is not a JSON
+    object: torn, zeroed, not JSON). Nothing is skipped: the caller decides what is damaged."""
     if not path.exists():
         return []
-    documents = []
+    lines = []
     with path.open("rb") as handle:
         for raw in handle:
+            raw = raw.rstrip(b"\n")
+            if not raw.strip():
+                continue
             try:
                 document = json.loads(raw)
             except (UnicodeDecodeError, json.JSONDecodeError):
-                continue
-            if isinstance(document, dict):
-                documents.append(document)
-    return documents
+                document = None
+            lines.append(JournalLine(raw, document if isinstance(document, dict) else None))
+    return lines
 
 
-def rewrite_json_lines(path: Path, documents: Iterable[dict[str, Any]]) -> None:
+def read_json_lines(path: Path) -> list[dict[str, Any]]:
+    """Every whole document in the file (damaged lines are left out: callers that must not
+    skip them silently use ``read_lines`` and ``quarantine_lines``)."""
+    return [line.document for line in read_lines(path) if line.document is not None]
+
+
+def quarantine_lines(path: Path, damaged: Sequence[bytes]) -> Quarantined | None:
+    """Move the ``damaged`` lines out of the journal into ``FILE.quarantine`` (appended and
+    fsynced first, then the journal is rewritten without them), under the exclusive lock.
+
+    Lines are matched by their bytes as they are now: one that was only torn because an append
+    was under way when it was read is complete now and stays. None when nothing moved.
+    """
+    if not damaged:
+        return None
+    wanted = Counter(damaged)
+    with _file_lock(path, exclusive=True):
+        keep: list[bytes] = []
+        moved: list[bytes] = []
+        for line in read_lines(path):
+            if wanted[line.raw] > 0:
+                wanted[line.raw] -= 1
+                moved.append(line.raw)
+            else:
+                keep.append(line.raw)
+        if not moved:
+            return None
+        quarantined = _move_to_quarantine(path, moved)
+        with _LOCK:  # kept lines parsed as JSON, so they are UTF-8
+            replace_atomically(path, "".join(raw.decode() + "\n" for raw in keep))
+    return quarantined
+
+
+def _move_to_quarantine(path: Path, lines: Sequence[bytes]) -> Quarantined:
+    """Append ``lines`` to the journal's quarantine file, fsynced: durable there before the
+    caller rewrites the journal without them."""
+    destination = quarantine_path(path)
+    try:
+        descriptor = os.open(destination, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            _write_all(descriptor, b"".join(raw + b"\n" for raw in lines))
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+    except OSError as error:
+        raise JournalWriteFailed(destination, 0, error.strerror or str(error)) from error
+    return Quarantined(path, destination, len(lines))
+
+
+def replace_json_lines(path: Path, documents: Iterable[dict[str, Any]]) -> None:
+    """Replace the file's content with ``documents`` without reading it (the caller knows
+    every line it holds), atomically and with appends held off."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _file_lock(path, exclusive=True), _LOCK:
+        replace_atomically(path, "".join(_line(document) for document in documents))
+
+
+def rewrite_json_lines(path: Path, documents: Iterable[dict[str, Any]]) -> Quarantined | None:
     """Replace the file's content atomically (temp file, fsync, rename)."""
-    update_json_lines(path, lambda _: documents)
+    return update_json_lines(path, lambda _: documents)
 
 
 def update_json_lines(
     path: Path, change: Callable[[list[dict[str, Any]]], Iterable[dict[str, Any]]]
-) -> None:
+) -> Quarantined | None:
     """Replace the file's documents with ``change(documents)`` atomically (temp file, fsync,
-    rename), with appends held off from the read to the rename so none is lost."""
+    rename), with appends held off from the read to the rename so none is lost. Lines that
+    are not JSON objects move to the quarantine file first (returned), never dropped."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with _file_lock(path, exclusive=True):
-        documents = change(read_json_lines(path))
+        lines = read_lines(path)
+        damaged = [line.raw for line in lines if line.document is None]
+        quarantined = _move_to_quarantine(path, damaged) if damaged else None
+        documents = change([line.document for line in lines if line.document is not None])
         with _LOCK:
             replace_atomically(path, "".join(_line(document) for document in documents))
+    return quarantined

@@ -20,78 +20,38 @@ last console to close. POSIX only (``fcntl``).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from engine.dead_letters import (
-    INTERRUPTED_UNSENT,
-    INTERRUPTED_UNSENT_DETAIL,
-    UNKNOWN_FATE,
-    UNKNOWN_FATE_DETAIL,
     DeadLetter,
     DeadLetterJournal,
-    state_directory,
+    QuarantineReport,
+    ignore_quarantine,
 )
-from engine.jsonl import append_json_lines, read_json_lines, rewrite_json_lines
+from engine.journaled import DamagedEntry, JournaledMessage
+from engine.jsonl import (
+    JournalWriteFailed,
+    append_json_lines,
+    quarantine_lines,
+    read_lines,
+    replace_json_lines,
+    rewrite_json_lines,
+)
 from engine.records import OutgoingMessage
 from engine.settings import DeliverySettings
-
-
-@dataclass(frozen=True)
-class OutboxEntry:
-    """One message as journaled before it was sent: enough to send it again byte for byte."""
-
-    message_id: str
-    connection: str
-    stream_name: str
-    kind: str
-    action: str
-    data_base64: str
-    at: str
-
-    @staticmethod
-    def document_of(message: OutgoingMessage, connection: str, at: str) -> dict[str, Any]:
-        """The line journaling ``message`` (built directly: a burst writes thousands)."""
-        return {
-            "message_id": message.message_id,
-            "connection": connection,
-            "stream_name": message.stream_name,
-            "kind": message.kind.value,
-            "action": message.action.value,
-            "data_base64": message.data_base64,
-            "at": at,
-        }
-
-    def document(self) -> dict[str, Any]:
-        return {field: getattr(self, field) for field in _ENTRY_FIELD_ORDER}
-
-    def interrupted(self, at: str, *, sent: bool) -> DeadLetter:
-        """The dead letter of a message a run was interrupted with: ``sent`` (Firehose may have
-        it: fate unknown, a possible duplicate) or never sent."""
-        return DeadLetter(
-            message_id=self.message_id,
-            connection=self.connection,
-            stream_name=self.stream_name,
-            kind=self.kind,
-            action=self.action,
-            data_base64=self.data_base64,
-            failure_class=UNKNOWN_FATE if sent else INTERRUPTED_UNSENT,
-            alert_type="",
-            detail=UNKNOWN_FATE_DETAIL if sent else INTERRUPTED_UNSENT_DETAIL,
-            attempts=0,  # attempts are not journaled
-            at=at,
-            possible_duplicate=sent,
-        )
+from engine.state_dir import state_directory
 
 
 @dataclass(frozen=True)
 class UnsettledMessage:
-    entry: OutboxEntry
+    entry: JournaledMessage
     sent: bool  # a call carrying it was started: it may have reached Firehose
 
 
@@ -109,26 +69,52 @@ class Settlement:
         return {"done": self.message_id, "dead_lettered": self.dead_lettered}
 
 
-_ENTRY_FIELD_ORDER = tuple(field.name for field in fields(OutboxEntry))
-_ENTRY_FIELDS = frozenset(_ENTRY_FIELD_ORDER)
+def _is_marker(document: dict[str, Any]) -> bool:
+    """A well-formed ``done`` tombstone or ``sending`` marker (not an entry)."""
+    if "done" in document:
+        return isinstance(document["done"], str)
+    if "sending" in document:
+        ids = document["sending"]
+        return isinstance(ids, list) and all(isinstance(i, str) for i in ids)
+    return False
 
 
 class Outbox:
     """The outbox journal of one connection (sandbox runs have their own)."""
 
-    def __init__(self, path: Path, connection: str) -> None:
+    def __init__(
+        self, path: Path, connection: str, *, on_quarantine: QuarantineReport = ignore_quarantine
+    ) -> None:
         self.path = path
         self.connection = connection
+        self.on_quarantine = on_quarantine
         self._opened = False
-        self._queued: set[str] = set()  # journaled by this outbox, not yet marked sending
+        self._dead_letters: DeadLetterJournal | None = None
         self._lock = threading.Lock()
+        self._queued: set[str] = set()  # journaled by this outbox, not yet marked sending
+        # What this outbox journaled and is not settled yet, and which of it was sent: the
+        # last console to close rewrites the file from these instead of reading it back.
+        self._unsettled: dict[str, dict[str, Any]] = {}
+        self._sent: set[str] = set()
+        self._replaying: set[str] = set()  # dead letters being replayed through this outbox
+        self._appended = 0  # bytes this outbox appended since it opened
+        self._alone_at_open = False  # the file was empty when it opened: all of it is ours
 
     @classmethod
     def for_connection(
-        cls, delivery: DeliverySettings, journal_name: str, connection: str
+        cls,
+        delivery: DeliverySettings,
+        journal_name: str,
+        connection: str,
+        *,
+        on_quarantine: QuarantineReport = ignore_quarantine,
     ) -> Outbox:
         """``outbox/<journal_name>.jsonl`` in the state directory."""
-        return cls(state_directory(delivery) / "outbox" / f"{journal_name}.jsonl", connection)
+        return cls(
+            state_directory(delivery) / "outbox" / f"{journal_name}.jsonl",
+            connection,
+            on_quarantine=on_quarantine,
+        )
 
     @property
     def lock_path(self) -> Path:
@@ -137,47 +123,90 @@ class Outbox:
 
     # -- while sending ---------------------------------------------------------------------
 
+    def _append(self, documents: list[dict[str, Any]], *, sync: bool, at_risk: int) -> None:
+        written = append_json_lines(self.path, documents, sync=sync, at_risk=at_risk)
+        with self._lock:
+            self._appended += written
+
     def queue(self, messages: Sequence[OutgoingMessage], at: str) -> None:
         """Journal every message a send is about to make (one write, fsynced), before any is
         sent: an interrupted burst then leaves even its unsent messages on record."""
-        documents = [OutboxEntry.document_of(m, self.connection, at) for m in messages]
-        append_json_lines(self.path, documents, sync=True)
+        documents = [JournaledMessage.document_of(m, self.connection, at) for m in messages]
+        self._append(documents, sync=True, at_risk=len(documents))
         with self._lock:
             self._queued.update(m.message_id for m in messages)
+            self._unsettled.update((d["message_id"], d) for d in documents)
 
     def sending(self, messages: Sequence[OutgoingMessage], at: str) -> None:
         """Mark the messages of one call as sent, journaling any not queued yet: one write,
-        fsynced, before the call."""
+        fsynced, before the call (``JournalWriteFailed`` if it fails: the call is not made)."""
         with self._lock:
             fresh = [m for m in messages if m.message_id not in self._queued]
             self._queued.difference_update(m.message_id for m in messages)
-        documents = [OutboxEntry.document_of(m, self.connection, at) for m in fresh]
-        documents.append({"sending": [m.message_id for m in messages]})
-        append_json_lines(self.path, documents, sync=True)
+        documents = [JournaledMessage.document_of(m, self.connection, at) for m in fresh]
+        ids = [m.message_id for m in messages]
+        self._append([*documents, {"sending": ids}], sync=True, at_risk=len(messages))
+        with self._lock:
+            self._unsettled.update((d["message_id"], d) for d in documents)
+            self._sent.update(ids)
+
+    def replaying(self, letters: Sequence[DeadLetter]) -> None:
+        """These dead letters are about to be re-sent: each one Firehose acknowledges leaves
+        the dead-letter journal at once (before its tombstone here)."""
+        with self._lock:
+            self._replaying.update(letter.message_id for letter in letters)
 
     def settle(self, settlements: Sequence[Settlement]) -> None:
-        """Tombstone messages Firehose answered for (one write, not fsynced: see the module)."""
-        append_json_lines(self.path, [s.document() for s in settlements], sync=False)
+        """Tombstone messages Firehose answered for (one write, not fsynced: see the module);
+        replayed letters that were delivered leave the dead-letter journal first."""
+        with self._lock:
+            replayed = [
+                (s.message_id, s.record_id)
+                for s in settlements
+                if s.record_id is not None and s.message_id in self._replaying
+            ]
+            self._replaying.difference_update(mid for mid, _ in replayed)
+        if replayed and self._dead_letters is not None:
+            # If this fails the letters would look undelivered: JournalWriteFailed stops the
+            # replay (they are then the messages at risk of a duplicate).
+            self._dead_letters.acknowledge(replayed)
+        with contextlib.suppress(JournalWriteFailed):
+            # A lost tombstone only makes a settled message look interrupted at the next
+            # start (reported as a possible duplicate): never worth stopping a send for.
+            self._append([s.document() for s in settlements], sync=False, at_risk=0)
+        with self._lock:
+            for settlement in settlements:
+                self._unsettled.pop(settlement.message_id, None)
+                self._sent.discard(settlement.message_id)
 
     def unsettled(self) -> list[UnsettledMessage]:
-        """Journaled messages without a tombstone, oldest first, and whether each was sent."""
-        entries: dict[str, OutboxEntry] = {}
+        """Journaled messages without a tombstone, oldest first, and whether each was sent.
+        Damaged lines move to the quarantine file (reported through ``on_quarantine``)."""
+        entries: dict[str, JournaledMessage] = {}
         sent: set[str] = set()
-        for document in read_json_lines(self.path):
-            if "done" in document:
-                entries.pop(str(document["done"]), None)
-            elif "sending" in document:
-                ids = document["sending"]
-                if isinstance(ids, list):
-                    sent.update(str(i) for i in ids if str(i) in entries)
+        damaged: list[bytes] = []
+        for line in read_lines(self.path):
+            document = line.document
+            if document is None:
+                damaged.append(line.raw)
+            elif _is_marker(document):
+                if "done" in document:
+                    entries.pop(document["done"], None)
+                else:
+                    sent.update(i for i in document["sending"] if i in entries)
             else:
                 try:
-                    entry = OutboxEntry(**{k: v for k, v in document.items() if k in _ENTRY_FIELDS})
-                except TypeError:
+                    entry = JournaledMessage.from_document(document)
+                except DamagedEntry:
+                    damaged.append(line.raw)
                     continue
                 entries.pop(entry.message_id, None)  # a replay journals the same id again
                 sent.discard(entry.message_id)
                 entries[entry.message_id] = entry
+        if damaged:
+            quarantined = quarantine_lines(self.path, damaged)
+            if quarantined is not None:
+                self.on_quarantine(quarantined)
         return [UnsettledMessage(entry, entry.message_id in sent) for entry in entries.values()]
 
     # -- life cycle ------------------------------------------------------------------------
@@ -189,6 +218,7 @@ class Outbox:
         otherwise those messages may still be in flight there, so they are left alone ([])."""
         if self._opened:
             return []
+        self._dead_letters = dead_letters
         recovered = _USERS.join(self.lock_path, lambda: self._recover(dead_letters, at))
         self._opened = True
         return recovered
@@ -197,7 +227,24 @@ class Outbox:
         """Stop using the outbox; the last console to leave it compacts the file."""
         if self._opened:
             self._opened = False
-            _USERS.leave(self.lock_path, self.compact)
+            _USERS.leave(self.lock_path, self._compact_on_close)
+
+    def _compact_on_close(self) -> None:
+        """Compaction by the last console out. When the file holds only what this outbox
+        wrote, it is rebuilt from memory (no read back: a 100,000-message burst closes at
+        once); otherwise it is read and compacted."""
+        with self._lock:
+            size = self.path.stat().st_size if self.path.exists() else 0
+            only_mine = self._alone_at_open and size == self._appended
+            documents = list(self._unsettled.values())
+            sent = [message_id for message_id in self._unsettled if message_id in self._sent]
+        if not only_mine:
+            self.compact()
+            return
+        if not documents:
+            self.path.unlink(missing_ok=True)
+            return
+        replace_json_lines(self.path, documents + ([{"sending": sent}] if sent else []))
 
     def compact(self) -> None:
         """Rewrite the file with only its unsettled entries (removed when there are none).
@@ -212,13 +259,14 @@ class Outbox:
 
     def _recover(self, dead_letters: DeadLetterJournal, at: str) -> list[DeadLetter]:
         remaining = self.unsettled()
+        self._alone_at_open = True
         if not remaining:
             self.path.unlink(missing_ok=True)
             return []
         # An unsent message that is a dead letter being replayed keeps the letter it has.
         already = {letter.message_id for letter in dead_letters.entries()}
         letters = [
-            left.entry.interrupted(at, sent=left.sent)
+            DeadLetter.interrupted(left.entry, at, sent=left.sent)
             for left in remaining
             if left.sent or left.entry.message_id not in already
         ]
@@ -281,7 +329,7 @@ class _OutboxUsers:
             try:
                 if _flock(held[0], exclusive=True, wait=False):
                     compact()
-            except OSError:
+            except (OSError, JournalWriteFailed):
                 pass  # compaction is tidying only: the next start does it
             finally:
                 os.close(held[0])  # releases the lock

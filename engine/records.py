@@ -78,6 +78,9 @@ class OutgoingMessage:
     dropped: tuple[DroppedIdentity, ...] = ()
     skip_reason: str | None = None
     message_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # The message_id of the message this one must follow (an identity change's re-add waits
+    # for its remove); journaled with it so a replay keeps the order.
+    follows: str | None = None
 
     @property
     def will_send(self) -> bool:

@@ -9,17 +9,18 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from engine.alerts import Alert, AlertBoard, alert_document
 from engine.burst import send_messages
-from engine.dead_letters import DeadLetter, DeadLetterJournal
+from engine.dead_letters import DeadLetter, DeadLetterJournal, UnknownDeadLetters, find_letter
 from engine.delivery import Deliverer, DeliveryOutcome, RetryPolicy
 from engine.events import EventSink, InterruptedRunRecovered, ignore_events
 from engine.gateway import ClientHook, FirehoseGateway, GatewayConfig
+from engine.jsonl import Quarantined
 from engine.outbox import Outbox
 from engine.quotas import direct_put_quota
 from engine.records import Action, OutgoingMessage, test_user_messages
@@ -115,6 +116,7 @@ class ConsoleSession:
         # Fronts call these from several worker threads: one sandbox, one gateway, ever.
         self._start_lock = threading.RLock()
         self._recovered: tuple[DeadLetter, ...] = ()
+        self._quarantined: list[Quarantined] = []
 
     # -- what is in use ------------------------------------------------------------------
 
@@ -189,7 +191,14 @@ class ConsoleSession:
         return f"{self.connection_name}.sandbox" if self.uses_sandbox else self.connection_name
 
     def dead_letter_journal(self) -> DeadLetterJournal:
-        return DeadLetterJournal.for_connection(self.settings.delivery, self._journal_name())
+        return DeadLetterJournal.for_connection(
+            self.settings.delivery, self._journal_name(), on_quarantine=self._quarantined.append
+        )
+
+    def journal_warnings(self) -> list[Quarantined]:
+        """Damaged journal lines this session moved to a quarantine file (each names the
+        file and the count): fronts show them as warnings (README "Reliability")."""
+        return list(self._quarantined)
 
     def outbox(self) -> Outbox:
         """This connection's outbox, opened on first use; opening it recovers what an
@@ -197,7 +206,10 @@ class ConsoleSession:
         with self._outbox_lock:
             if self._outbox is None:
                 outbox = Outbox.for_connection(
-                    self.settings.delivery, self._journal_name(), self.connection_name
+                    self.settings.delivery,
+                    self._journal_name(),
+                    self.connection_name,
+                    on_quarantine=self._quarantined.append,
                 )
                 journal = self.dead_letter_journal()
                 self._recovered = tuple(outbox.open(journal, datetime.now(UTC).isoformat()))
@@ -307,25 +319,54 @@ class ConsoleSession:
         self.outbox()
         return self.dead_letter_journal().entries()
 
-    def replay_dead_letters(self) -> SendReport:
-        """Send every dead letter again, byte for byte; the delivered ones leave the journal."""
+    def dead_letter(self, message_id: str) -> DeadLetter | None:
+        """The dead letter of ``message_id`` (or of a unique prefix of it); None if none."""
+        self.outbox()
+        return self.dead_letter_journal().find(message_id)
+
+    def drop_dead_letters(self, message_ids: Collection[str] | None) -> list[DeadLetter]:
+        """Remove letters for good: those of ``message_ids`` (unique prefixes will do), or
+        every one when None. Raises ``UnknownDeadLetters`` (dropping nothing) when an id
+        matches no letter, ``ReplayInProgress`` while a replay or drop holds the journal."""
+        self.outbox()
+        journal = self.dead_letter_journal()
+        with journal.exclusive():
+            letters = journal.entries()
+            if message_ids is None:
+                chosen = letters
+            else:
+                by_id = {letter.message_id: letter for letter in letters}
+                found = {
+                    wanted: by_id.get(wanted) or find_letter(letters, wanted)
+                    for wanted in message_ids
+                }
+                unknown = [wanted for wanted, letter in found.items() if letter is None]
+                if unknown:
+                    raise UnknownDeadLetters(unknown, journal.path)
+                chosen = list({x.message_id: x for x in found.values() if x}.values())
+            journal.compact(drop={letter.message_id for letter in chosen})
+        return chosen
+
+    def replay_dead_letters(self, *, to_current: bool = False) -> SendReport:
+        """Send every dead letter again, byte for byte (to this connection's current stream
+        with ``to_current``). Each letter Firehose acknowledges leaves the journal at once;
+        the journal is compacted at the end (one line per letter left). Raises
+        ``ReplayInProgress`` when another replay or drop holds the journal."""
         self.outbox()  # an interrupted run's leftovers are replayed too
         journal = self.dead_letter_journal()
-        letters = journal.entries()
-        messages = [letter.to_message() for letter in letters]
-        # Replayed messages that fail again are re-journaled under the same id (latest wins).
-        report = self.send_messages(messages)
-        journal.remove({o.message.message_id for o in report.outcomes if o.delivered})
-        # A possible duplicate that failed again stays one: its first send may have arrived.
-        possible = {letter.message_id for letter in letters if letter.possible_duplicate}
-        journal.add_many(
-            [
-                replace(letter, possible_duplicate=True)
-                for letter in journal.entries()
-                if letter.message_id in possible and not letter.possible_duplicate
-            ]
-        )
-        return report
+        with journal.exclusive():
+            letters = journal.entries()
+            if to_current:
+                letters = [
+                    letter.retargeted(self.stream_name, self.connection_name) for letter in letters
+                ]
+            self.outbox().replaying(letters)
+            try:
+                # Letters that fail again are re-journaled under the same id (latest wins; a
+                # possible duplicate stays one).
+                return self.send_messages([letter.to_message() for letter in letters])
+            finally:
+                journal.compact()
 
     def delivered_records(self) -> list[DeliveredRecord]:
         """What reached the sandbox's S3 destination for this stream, newest first."""

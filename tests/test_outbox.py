@@ -17,12 +17,7 @@ from botocore.exceptions import ClientError
 
 import engine.jsonl
 from engine.alerts import AlertBoard
-from engine.dead_letters import (
-    INTERRUPTED_UNSENT,
-    UNKNOWN_FATE,
-    UNKNOWN_FATE_DETAIL,
-    DeadLetterJournal,
-)
+from engine.dead_letters import DeadLetter, DeadLetterJournal
 from engine.delivery import Deliverer, RetryPolicy
 from engine.events import InterruptedRunRecovered
 from engine.gateway import BatchEntryResult
@@ -32,6 +27,7 @@ from engine.records import Action, AudienceUser, RecordContext, build_messages
 from engine.session import ConsoleSession
 from engine.settings import ConnectionSettings, DeliverySettings, Settings
 from engine.settings_file import LoadedSettings
+from engine.state_dir import INTERRUPTED_UNSENT, UNKNOWN_FATE, UNKNOWN_FATE_DETAIL
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -294,11 +290,11 @@ def test_removing_delivered_dead_letters_never_loses_one_appended_meanwhile(
 ) -> None:
     import threading
 
-    from engine.outbox import OutboxEntry
+    from engine.journaled import JournaledMessage
 
     journal = DeadLetterJournal(tmp_path / "dead.jsonl")
     letters = [
-        OutboxEntry(**OutboxEntry.document_of(m, "travel", "t")).interrupted("t", sent=False)
+        DeadLetter.interrupted(JournaledMessage.from_message(m, "travel", "t"), "t", sent=False)
         for m in messages(300)
     ]
     doomed = letters[:50]
