@@ -38,9 +38,12 @@ class OperatorClients:
         self._session: boto3.session.Session | None = None
 
     def client(self, service: str) -> BaseClient:
+        from botocore.config import Config
+
         client: BaseClient = self._boto_session().client(
             service,  # type: ignore[call-overload]
             endpoint_url=self.endpoint_url or None,
+            config=Config(retries={"total_max_attempts": 3, "mode": "standard"}),
         )
         return client
 

@@ -25,6 +25,7 @@ from engine.landed import LandedReader, LandedReport
 from engine.landed_journal import LandedJournal
 from engine.operator import OperatorClients, S3ObjectStore, describe_operator
 from engine.outbox import Outbox
+from engine.permissions import operator_checks
 from engine.quotas import direct_put_quota
 from engine.records import Action, OutgoingMessage, test_user_messages
 from engine.records import burst_messages as build_burst_messages
@@ -258,6 +259,9 @@ class ConsoleSession:
             stream_name=self.stream_name,
             region=self.connection.region,
             settings_detail=self.describe_target(),
+            operator_checks=lambda keys_arn, stream_arn: operator_checks(
+                self.operator_client, self.operator_description(), keys_arn, stream_arn
+            ),
         )
 
     def preview(self, action: Action) -> list[OutgoingMessage]:
@@ -392,7 +396,10 @@ class ConsoleSession:
     def operator_client(self, service: str) -> BaseClient:
         """A client as the operator: never the [account] keys, never used to send."""
         if self.uses_sandbox:
-            return self.sandbox().client(service)
+            from botocore.config import Config
+
+            # One retry at most: an emulator's 500 for a call it lacks is not worth five.
+            return self.sandbox().client(service, Config(retries={"total_max_attempts": 2}))
         with self._start_lock:
             if self._operator is None:
                 self._operator = OperatorClients(
