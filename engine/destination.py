@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -51,6 +51,14 @@ class Destination:
     note: str = ""  # what can and cannot be confirmed, when not simply "the bucket"
     kms_key_arn: str = ""
     time_zone: str = "UTC"
+    stream_name: str = ""  # Firehose names each object "<stream>-<version>-<time>-<random>"
+
+    def written_by_stream(self, key: str) -> bool:
+        """Whether the object ``key`` was written by this stream (others share buckets)."""
+        if not self.stream_name:
+            return True
+        name = key.rsplit("/", 1)[-1]
+        return re.match(rf"{re.escape(self.stream_name)}-\d+-", name) is not None
 
     def document(self) -> dict[str, Any]:
         return {
@@ -97,6 +105,11 @@ def _from_s3_description(kind: str, body: dict[str, Any], note: str = "") -> Des
 
 def read_destination(description: dict[str, Any]) -> Destination:
     """The destination ``landed`` can read, from DescribeDeliveryStream's description."""
+    found = _read_destination(description)
+    return replace(found, stream_name=description.get("DeliveryStreamName", ""))
+
+
+def _read_destination(description: dict[str, Any]) -> Destination:
     destinations = description.get("Destinations") or []
     if not destinations:
         return Destination(type="none", readable=False, note="the stream reports no destination")
@@ -146,8 +159,6 @@ def _extended_s3(body: dict[str, Any]) -> Destination:
 
 
 def _with_note(destination: Destination, note: str) -> Destination:
-    from dataclasses import replace
-
     return replace(destination, note="; ".join(filter(None, (destination.note, note))))
 
 

@@ -10,6 +10,7 @@ grace period, and ``missing`` after that. The listing is bounded by the acknowle
 from __future__ import annotations
 
 import base64
+import contextlib
 import gzip
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -152,8 +153,9 @@ class LandedReader:
     partition: str = "aws"
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     grace_seconds: float = LANDED_GRACE_SECONDS
-    # key -> (last modified, digests of its records (sha256, error)): an object is read once.
-    _read: dict[str, tuple[datetime, list[tuple[frozenset[str], str]]]] = field(
+    # (key, read as error output) -> (last modified, its records' digests and errors): an
+    # object is read once.
+    _read: dict[tuple[str, bool], tuple[datetime, list[tuple[frozenset[str], str]]]] = field(
         default_factory=dict
     )
 
@@ -223,6 +225,8 @@ class LandedReader:
             for stored in listed:
                 if stored.key in seen or stored.last_modified < start:
                     continue
+                if not destination.written_by_stream(stored.key):
+                    continue
                 seen.add(stored.key)
                 location = f"s3://{destination.bucket}/{stored.key}"
                 for digests, error in self._records_of(destination, stored, errors=errors):
@@ -234,16 +238,18 @@ class LandedReader:
     def _records_of(
         self, destination: Destination, stored: StoredObject, *, errors: bool
     ) -> list[tuple[frozenset[str], str]]:
-        cached = self._read.get(stored.key)
+        cached = self._read.get((stored.key, errors))
         if cached is not None and cached[0] == stored.last_modified:
             return cached[1]
         body = self._call(
             destination, lambda: self.store.get_object(destination.bucket, stored.key)
         )
         if body.startswith(GZIP_MAGIC):
-            body = gzip.decompress(body)
+            # Not GZIP after all, or cut short: read as it is.
+            with contextlib.suppress(OSError, EOFError):
+                body = gzip.decompress(body)
         records = _error_records(body) if errors else _output_records(body)
-        self._read[stored.key] = (stored.last_modified, records)
+        self._read[(stored.key, errors)] = (stored.last_modified, records)
         return records
 
     def _call(self, destination: Destination, call: Callable[[], Any]) -> Any:

@@ -238,6 +238,24 @@ def test_identical_records_are_each_found_once(
     assert [r.status for r in report.records] == [LandedStatus.LANDED, LandedStatus.MISSING]
 
 
+def test_another_stream_objects_in_the_same_bucket_are_not_claimed(
+    sandbox: EmbeddedSandbox, bucket: Any, stream_to_bucket: str, tmp_path: Path
+) -> None:
+    sent = message("shared@example.com")
+    entries = journal_of(tmp_path, acked(sent))
+    hour = "audiences/year=2026/11/30/09/"
+    neighbour = firehose_key(hour, f"{stream_to_bucket}-eu")  # "orders" vs "orders-eu"
+    bucket.put_object(Bucket=BUCKET, Key=neighbour, Body=gzip.compress(sent.data_bytes))
+    bucket.put_object(Bucket=BUCKET, Key=f"{hour}{stream_to_bucket}-1-cut.gz", Body=b"\x1f\x8bno")
+    described = sandbox.client("firehose").describe_delivery_stream(
+        DeliveryStreamName=stream_to_bucket
+    )
+    destination = read_destination(described["DeliveryStreamDescription"])
+    assert destination.stream_name == stream_to_bucket
+    report = reader_at(sandbox, ACKED + timedelta(hours=1)).check(destination, entries)
+    assert [r.status for r in report.records] == [LandedStatus.MISSING]
+
+
 def test_an_operator_denied_the_bucket_is_told_the_policy_it_needs(
     sandbox: EmbeddedSandbox, tmp_path: Path
 ) -> None:
