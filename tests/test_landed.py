@@ -368,3 +368,18 @@ def test_unknown_audience_is_refused_with_the_known_ones(
     settings = ["--settings", str(real_stream_settings(tmp_path, sandbox, stream))]
     assert main([*settings, "preview", "add", "--audience", "gold"]) == 2
     assert "known: churn, vip (or all)" in capsys.readouterr().err
+
+
+def test_preview_builds_the_chosen_audience_records(
+    capsys: pytest.CaptureFixture[str], sandbox: EmbeddedSandbox, stream: str, tmp_path: Path
+) -> None:
+    settings = ["--settings", str(real_stream_settings(tmp_path, sandbox, stream))]
+    status, one = run_json(capsys, *settings, "preview", "delete", "--audience", "churn", "--json")
+    assert status == 0
+    assert [(m["data"]["AudienceId"], m["data"]["AudienceName"]) for m in one["messages"]] == [
+        (7, "ChurnRisk")
+    ]
+    status, every = run_json(capsys, *settings, "preview", "delete", "--audience", "all", "--json")
+    assert [m["data"]["AudienceName"] for m in every["messages"]] == ["ChurnRisk", "Vip"]
+    status, default = run_json(capsys, *settings, "preview", "delete", "--json")
+    assert [m["data"]["AudienceName"] for m in default["messages"]] == ["LowEngagement"]

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.operator import describe_operator
-from engine.settings import Settings
+from engine.operator import OperatorClients, describe_operator
+from engine.sandbox import EmbeddedSandbox
+from engine.settings import OperatorSettings, Settings
 from engine.settings_file import SettingsError, load_settings
 
 CONNECTION = '[connections.travel]\ndelivery_stream_name = "s"\n'
@@ -48,3 +49,12 @@ def test_operator_and_named_audiences_load(tmp_path: Path) -> None:
     assert describe_operator(settings.operator) == (
         "role arn:aws-cn:iam::123456789012:role/reader (assumed from profile ops)"
     )
+
+
+def test_the_operator_assumes_its_role_before_reading(sandbox: EmbeddedSandbox) -> None:
+    operator = OperatorSettings(
+        role_arn=f"arn:aws:iam::{sandbox.account_id}:role/bucket-reader", external_id="e-1"
+    )
+    clients = OperatorClients(operator, region="us-east-1", endpoint_url=sandbox.endpoint_url)
+    arn = clients.client("sts").get_caller_identity()["Arn"]
+    assert arn.startswith(f"arn:aws:sts::{sandbox.account_id}:assumed-role/bucket-reader/")
