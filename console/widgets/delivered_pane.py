@@ -67,7 +67,7 @@ def landing_summary(report: LandedReport, now: datetime) -> str:
         text += f" · next due in {seconds} s (Firehose buffers up to {interval} s)"
     if report.problem:
         text += f" · {report.problem}"
-    return text
+    return f"{text} · read by {report.reader}" if report.reader else text
 
 
 def _record_text(record: DeliveredRecord) -> str:
