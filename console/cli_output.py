@@ -254,6 +254,7 @@ def render_landed(report: LandedReport) -> str:
     ]
     if not report.records:
         lines.append("No acknowledged records in the journal yet: send some first.")
+        lines += [f"Note: {report.problem}"] if report.problem else []
         return "\n".join(lines)
     counts = ", ".join(
         f"{report.count(status)} {status.value}"

@@ -15,6 +15,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from engine.failures import Failure
+
 READABLE_COMPRESSIONS = ("UNCOMPRESSED", "GZIP")
 # S3 backup modes that copy every record (not only the failed ones) to S3.
 ALL_DATA_BACKUP_MODES = ("AllData", "AllDocuments", "AllEvents", "Enabled")
@@ -107,6 +109,16 @@ def read_destination(description: dict[str, Any]) -> Destination:
     """The destination ``landed`` can read, from DescribeDeliveryStream's description."""
     found = _read_destination(description)
     return replace(found, stream_name=description.get("DeliveryStreamName", ""))
+
+
+def undescribed_destination(failure: Failure) -> Destination:
+    """The destination when DescribeDeliveryStream failed: unreadable, saying why and the fix."""
+    return Destination(
+        type="unknown",
+        readable=False,
+        note=f"the stream could not be described ({failure.describe()}): "
+        f"{failure.failure_class.fix}",
+    )
 
 
 def _read_destination(description: dict[str, Any]) -> Destination:

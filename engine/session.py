@@ -18,8 +18,9 @@ from engine.alerts import Alert, AlertBoard, alert_document
 from engine.burst import send_messages
 from engine.dead_letters import DeadLetter, DeadLetterJournal
 from engine.delivery import Deliverer, DeliveryOutcome, RetryPolicy
-from engine.destination import Destination, read_destination
+from engine.destination import Destination, read_destination, undescribed_destination
 from engine.events import EventSink, InterruptedRunRecovered, ignore_events
+from engine.failures import classify
 from engine.gateway import ClientHook, FirehoseGateway, GatewayConfig
 from engine.landed import LandedReader, LandedReport
 from engine.landed_journal import LandedJournal
@@ -417,11 +418,21 @@ class ConsoleSession:
         """Where each journaled record of this connection is now: landed, waiting, missing,
         failed at the destination, or unconfirmed (and why)."""
         entries = self.landed_journal().entries(last=last)
-        destination = self.destination()  # starts the sandbox, on a sandbox session
+        try:
+            destination = self.destination()  # starts the sandbox, on a sandbox session
+        except Exception as error:  # the report says why: every record unconfirmed
+            destination = undescribed_destination(classify(error))
+        forgotten = ""
         if self._sandbox_started_at is not None:
             # The sandbox's bucket lives as long as its process: earlier records are gone.
             started = self._sandbox_started_at
-            entries = [entry for entry in entries if entry.acked_time >= started]
+            kept = [entry for entry in entries if entry.acked_time >= started]
+            if len(kept) < len(entries):
+                forgotten = (
+                    f"{len(entries) - len(kept)} record(s) sent to an earlier sandbox are not "
+                    "checked: its bucket ended with it"
+                )
+            entries = kept
         with self._start_lock:
             if self._landed_reader is None:
                 store = S3ObjectStore(self.operator_client("s3"))
@@ -430,7 +441,8 @@ class ConsoleSession:
                 )
             reader = self._landed_reader
         report = reader.check(destination, entries)
-        return replace(report, reader=self.operator_description())
+        problem = "; ".join(filter(None, (report.problem, forgotten)))
+        return replace(report, reader=self.operator_description(), problem=problem)
 
     def close(self) -> None:
         with self._outbox_lock:

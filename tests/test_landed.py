@@ -383,3 +383,42 @@ def test_preview_builds_the_chosen_audience_records(
     assert [m["data"]["AudienceName"] for m in every["messages"]] == ["ChurnRisk", "Vip"]
     status, default = run_json(capsys, *settings, "preview", "delete", "--json")
     assert [m["data"]["AudienceName"] for m in default["messages"]] == ["LowEngagement"]
+
+
+def test_a_stream_that_cannot_be_described_leaves_records_unconfirmed_with_why(
+    capsys: pytest.CaptureFixture[str], sandbox: EmbeddedSandbox, tmp_path: Path
+) -> None:
+    name = f"gone-{uuid.uuid4().hex[:8]}"
+    sandbox.ensure_stream(name)
+    settings = ["--settings", str(real_stream_settings(tmp_path, sandbox, name))]
+    assert main([*settings, "send", "delete", "--json"]) == 0
+    capsys.readouterr()
+    sandbox.client("firehose").delete_delivery_stream(DeliveryStreamName=name)
+    status, document = run_json(capsys, *settings, "landed", "--json")
+    assert status == 1
+    assert document["unconfirmed"] == 1
+    assert "could not be described" in document["problem"]
+    assert "ResourceNotFoundException" in document["problem"]
+
+
+def test_records_sent_to_an_earlier_sandbox_are_not_checked_and_said_so(tmp_path: Path) -> None:
+    from engine.session import ConsoleSession
+    from engine.settings_file import load_settings
+
+    path = tmp_path / "settings.toml"
+    path.write_text(
+        f'[connections.t]\ndelivery_stream_name = "s"\n[delivery]\nstate_dir = "{tmp_path}"\n'
+    )
+    first = ConsoleSession(load_settings(path), use_sandbox=True)
+    try:
+        assert first.send(Action.DELETE).delivered == 1
+        assert first.landed().count(LandedStatus.LANDED) == 1
+    finally:
+        first.close()
+    second = ConsoleSession(load_settings(path), use_sandbox=True)
+    try:
+        report = second.landed()
+    finally:
+        second.close()
+    assert report.records == ()
+    assert "1 record(s) sent to an earlier sandbox are not checked" in report.problem
