@@ -115,17 +115,22 @@ class LandedJournal:
         *,
         acked_at: datetime | None = None,
         sent_at: datetime | None = None,
-    ) -> None:
+    ) -> bool:
         """Journal every acknowledged outcome of a send (one write), keeping the newest
-        ``max_entries``."""
+        ``max_entries``. Returns False when the journal could not be written: the records
+        were delivered all the same, only ``landed`` will not know them."""
         acked = acked_at or datetime.now(UTC)
         entries = entries_from_outcomes(outcomes, connection, acked, sent_at)
         if not entries:
-            return
-        # Not fsynced: a crash loses only what `landed` would look for, never a record.
-        append_json_lines(self.path, [entry.document() for entry in entries], sync=False)
-        if self._line_count() > 2 * self.max_entries:  # trimmed now and then, not every send
-            update_json_lines(self.path, lambda documents: documents[-self.max_entries :])
+            return True
+        try:
+            # Not fsynced: a crash loses only what `landed` would look for, never a record.
+            append_json_lines(self.path, [entry.document() for entry in entries], sync=False)
+            if self._line_count() > 2 * self.max_entries:  # trimmed now and then
+                update_json_lines(self.path, lambda documents: documents[-self.max_entries :])
+        except OSError:
+            return False
+        return True
 
     def _line_count(self) -> int:
         try:

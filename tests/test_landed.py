@@ -422,3 +422,10 @@ def test_records_sent_to_an_earlier_sandbox_are_not_checked_and_said_so(tmp_path
         second.close()
     assert report.records == ()
     assert "1 record(s) sent to an earlier sandbox are not checked" in report.problem
+
+
+def test_a_journal_that_cannot_be_written_never_fails_a_delivered_send(tmp_path: Path) -> None:
+    journal = LandedJournal(tmp_path / "a-file" / "landed.jsonl")
+    (tmp_path / "a-file").write_text("not a directory")
+    assert journal.record(acked(message("a@example.com")), "travel") is False
+    assert journal.entries() == []
