@@ -201,14 +201,13 @@ class FirehoseConsoleApp(SessionApp):
         elif message.replay:
             self.notify(f"{report.delivered} of {report.requested} delivered.", title=message.what)
         self.read_dead_letters(self.session)
-        if self.session.uses_sandbox:
-            self.read_delivered(self.session)
+        self.read_delivered(self.session)
 
     def on_dead_letters_loaded(self, message: DeadLettersLoaded) -> None:
         self.query_one(AlertsPane).show_dead_letters(message.letters, message.journal)
 
     def on_delivered_records_loaded(self, message: DeliveredRecordsLoaded) -> None:
-        self.query_one(DeliveredPane).show_records(message.records)
+        self.query_one(DeliveredPane).show_records(message.records, message.landing)
 
     def on_settings_edited(self, message: SettingsEdited) -> None:
         if message.settings is not None:
@@ -248,7 +247,7 @@ class FirehoseConsoleApp(SessionApp):
     @on(TabbedContent.TabActivated)
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
         self.refresh_bindings()
-        if event.pane.id == "delivered" and self.session.uses_sandbox:
+        if event.pane.id == "delivered":
             self.read_delivered(self.session)
 
     # -- actions -------------------------------------------------------------------------
@@ -352,9 +351,6 @@ class FirehoseConsoleApp(SessionApp):
         self.query_one(AlertsPane).clear()
 
     def action_refresh_delivered(self) -> None:
-        if not self.session.uses_sandbox:
-            self.notify("Delivered records are shown for the embedded sandbox only.")
-            return
         self.read_delivered(self.session)
 
     def action_copy_policy(self) -> None:

@@ -10,6 +10,7 @@ import argparse
 import json
 import math
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -18,6 +19,7 @@ from console.version import VersionAction
 from engine.dead_letters import ReplayInProgress, UnknownDeadLetters
 from engine.jsonl import JournalWriteFailed
 from engine.records import Action, preview_document
+from engine.settings import ALL_AUDIENCES
 from engine.settings_file import (
     LoadedSettings,
     SettingsError,
@@ -28,6 +30,7 @@ from engine.settings_file import (
 )
 
 if TYPE_CHECKING:
+    from engine.landed import LandedReport
     from engine.session import ConsoleSession
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -59,6 +62,11 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         action="store_true",
         default=argparse.SUPPRESS if suppress else False,
         help="force the embedded sandbox (moto, in-process)",
+    )
+    parser.add_argument(
+        "--audience",
+        default=default,
+        help="named audience ([audiences.NAME]) to build records for; all: spread across them",
     )
 
 
@@ -101,11 +109,20 @@ def build_parser() -> argparse.ArgumentParser:
         "dead-letters", help="list, show, drop or re-send undelivered messages"
     )
     dead_letters = _dead_letters_commands(dead)
+    landed = commands.add_parser("landed", help="where each acknowledged record landed")
+    landed.add_argument(
+        "--wait",
+        type=_positive_float,
+        default=0.0,
+        metavar="SECONDS",
+        help="poll until every record landed or SECONDS passed",
+    )
+    landed.add_argument("--last", type=_count, help="only the N newest acknowledged records")
     init = commands.add_parser("init", help="write a commented settings file to start from")
     init.add_argument("path", nargs="?", type=Path, help="where (default: --settings)")
-    for sub in (verify, preview, send, *dead_letters):
+    for sub in (verify, preview, send, landed, *dead_letters):
         sub.add_argument("--json", action="store_true", help="print one JSON document")
-    for sub in (verify, preview, send, dead, *dead_letters, init):
+    for sub in (verify, preview, send, dead, *dead_letters, landed, init):
         _global_options(sub, suppress=True)
     return parser
 
@@ -141,7 +158,22 @@ def _load(arguments: argparse.Namespace) -> LoadedSettings:
     if arguments.connection and arguments.connection not in loaded.settings.connections:
         known = ", ".join(loaded.settings.connections)
         raise UsageError(f"no connection named {arguments.connection!r}; known: {known}")
+    _check_audience(arguments.audience, loaded)
     return loaded
+
+
+def _check_audience(name: str | None, loaded: LoadedSettings) -> None:
+    named = loaded.settings.audiences
+    if not name or name in named:
+        return
+    if not named:
+        raise UsageError(
+            f"--audience {name}: the settings define no [audiences.NAME] table; "
+            "add one, or leave --audience out to use [audience]"
+        )
+    if name != ALL_AUDIENCES:
+        known = ", ".join(named)
+        raise UsageError(f"no audience named {name!r}; known: {known} (or all)")
 
 
 def _report_interrupted(session: ConsoleSession) -> None:
@@ -204,6 +236,7 @@ def _run_session_command(arguments: argparse.Namespace) -> int:
         connection_name=arguments.connection,
         use_sandbox=arguments.sandbox,
         sink=progress.on_event if progress else lambda event: None,
+        audience_name=arguments.audience,
     )
     try:
         if arguments.command != "preview":  # preview stays pure: it touches no journal
@@ -241,6 +274,13 @@ def _run_session_command(arguments: argparse.Namespace) -> int:
                     cli_output.render_send_report(send_report, session.dead_letter_journal().path)
                 )
             return EXIT_OK if send_report.delivered == send_report.requested else EXIT_FAILED
+        if arguments.command == "landed":
+            landed_report = _wait_for_landing(session, arguments.wait, arguments.last)
+            if as_json:
+                _print_json(landed_report.document())
+            else:
+                print(cli_output.render_landed(landed_report))
+            return EXIT_OK if landed_report.all_landed else EXIT_FAILED
         return _run_dead_letters(session, arguments)
     finally:
         session.close()
@@ -319,6 +359,23 @@ def _drop_dead_letters(
     else:
         print(f"Dropped {len(dropped)} dead letter(s) from {journal}.")
     return EXIT_OK
+
+
+LANDED_POLL_SECONDS = 10.0
+
+
+def _wait_for_landing(session: ConsoleSession, wait: float, last: int | None) -> LandedReport:
+    """The landing report, polled until every record landed, nothing can change any more
+    (the destination cannot be read) or ``wait`` seconds passed."""
+    deadline = time.monotonic() + wait
+    report = session.landed(last=last)
+    while not report.all_landed and not report.unreadable:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        time.sleep(min(LANDED_POLL_SECONDS, remaining))
+        report = session.landed(last=last)
+    return report
 
 
 def _run_console(arguments: argparse.Namespace) -> int:

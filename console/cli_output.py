@@ -8,12 +8,14 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
 from engine.dead_letters import DeadLetter
 from engine.event_digest import DeliveryCounter, DeliveryTally
 from engine.events import DeliveryEvent, RateAdjusted
+from engine.landed import LandedReport, LandedStatus, RecordLanding
 from engine.records import OutgoingMessage
 from engine.session import SendReport
 from engine.settings import RECORD_SIZE_LIMIT_BYTES
@@ -252,3 +254,61 @@ class ProgressBar:
         self._draw(force=True)
         self.stream.write("\n")
         self.stream.flush()
+
+
+_LANDED_MARKS = {
+    LandedStatus.LANDED: "LANDED",
+    LandedStatus.WAITING: "WAITING",
+    LandedStatus.MISSING: "MISSING",
+    LandedStatus.FAILED: "FAILED",
+    LandedStatus.UNCONFIRMED: "UNCONFIRMED",
+}
+
+
+def _landing_line(record: RecordLanding, now: datetime) -> str:
+    entry = record.entry
+    head = f"  [{_LANDED_MARKS[record.status]}] {entry.kind:<6} {entry.audience or '-'}"
+    if record.status is LandedStatus.LANDED and record.landed_at is not None:
+        return (
+            f"{head}  {record.location}  at {record.landed_at:%H:%M:%S} UTC "
+            f"({record.latency_seconds:.0f} s after the ack)"
+        )
+    if record.status is LandedStatus.FAILED:
+        return f"{head}  {record.location}: {record.error}"
+    if record.expected_by is not None:
+        due = (record.expected_by - now).total_seconds()
+        when = f"due in {due:.0f} s" if due > 0 else f"due {-due:.0f} s ago"
+        return f"{head}  RecordId {entry.record_id}  {when} ({record.expected_by:%H:%M:%S} UTC)"
+    return f"{head}  RecordId {entry.record_id}"
+
+
+def render_landed(report: LandedReport) -> str:
+    destination = report.destination
+    where = (
+        f"s3://{destination.bucket}/{destination.prefix}" if destination.bucket else "no S3 copy"
+    )
+    lines = [
+        f"Destination: {destination.type} → {where} ({destination.compression}; buffering "
+        f"{destination.buffering_size_mib} MiB / {destination.buffering_interval_seconds} s)",
+        f"Read by: {report.reader}",
+    ]
+    if not report.records:
+        lines.append("No acknowledged records in the journal yet: send some first.")
+        lines += [f"Note: {report.problem}"] if report.problem else []
+        return "\n".join(lines)
+    counts = ", ".join(
+        f"{report.count(status)} {status.value}"
+        for status in LandedStatus
+        if report.count(status) or status is LandedStatus.LANDED
+    )
+    lines.append(f"{len(report.records)} acknowledged record(s): {counts}")
+    shown = report.records[-50:]
+    lines.extend(_landing_line(record, report.checked_at) for record in shown)
+    if len(report.records) > len(shown):
+        lines.append(f"  … and {len(report.records) - len(shown)} older (--json lists all)")
+    if report.problem:
+        lines.append(f"Note: {report.problem}")
+    if report.policy is not None:
+        lines += ["The operator needs this IAM policy to read the destination:"]
+        lines.append(json.dumps(report.policy, indent=2))
+    return "\n".join(lines)

@@ -201,7 +201,7 @@ CONSOLE_ACTIONS: tuple[ConsoleAction, ...] = (
         "r",
         "Refresh",
         "delivered.refresh",
-        "Read again what reached the sandbox's S3 destination",
+        "Read again where sent records landed (and, on the sandbox, its bucket)",
         tab="delivered",
     ),
     *_tab_actions(),

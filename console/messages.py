@@ -15,6 +15,7 @@ from textual.message import Message
 
 from engine.dead_letters import DeadLetter
 from engine.event_digest import EventDigest
+from engine.landed import LandedReport
 from engine.records import Action
 from engine.sandbox import DeliveredRecord
 from engine.session import SendReport
@@ -55,9 +56,12 @@ class DeadLettersLoaded(Message):
 
 
 class DeliveredRecordsLoaded(Message):
-    def __init__(self, records: Sequence[DeliveredRecord]) -> None:
+    def __init__(
+        self, records: Sequence[DeliveredRecord], landing: LandedReport | None = None
+    ) -> None:
         super().__init__()
         self.records = tuple(records)
+        self.landing = landing  # where each acknowledged record landed
 
 
 class ActionChosen(Message):

@@ -22,6 +22,7 @@ from console.messages import (
     SettingsSaved,
     VerificationFinished,
 )
+from console.widgets.delivered_pane import MAX_LANDING_ROWS
 from engine.event_digest import LOGGED_EVENTS, DigestPump, DigestSink, EventDigest
 from engine.events import InterruptedRunRecovered
 from engine.records import OutgoingMessage
@@ -150,8 +151,11 @@ class SessionApp(App[int]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="delivered")
     def read_delivered(self, session: ConsoleSession) -> None:
-        records = self._started(session).delivered_records()
-        self.post_message(DeliveredRecordsLoaded(records))
+        started = self._started(session)
+        # The sandbox's bucket is read whole; every stream's landing through the same reader.
+        records = started.delivered_records() if started.uses_sandbox else []
+        landing = started.landed(last=MAX_LANDING_ROWS)
+        self.post_message(DeliveredRecordsLoaded(records, landing))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="save")
     def run_save(self, settings: Settings, connection_name: str, force: bool) -> None:

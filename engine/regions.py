@@ -21,3 +21,11 @@ def firehose_regions() -> tuple[str, ...]:
 
 def is_firehose_region(region: str) -> bool:
     return region in firehose_regions()
+
+
+@cache
+def partition_of(region: str) -> str:
+    """The AWS partition of ``region`` (aws, aws-cn, aws-us-gov, …), from botocore's data."""
+    import botocore.session
+
+    return str(botocore.session.get_session().get_partition_for_region(region))

@@ -32,6 +32,12 @@ MOTO_DEFAULT_ACCOUNT_ID = "123456789012"
 SANDBOX_ROLE_NAME = "firehose-console-sandbox"
 # As a fresh console stream would be set up; verification shows them as the delivery delay.
 SANDBOX_BUFFERING_HINTS = {"SizeInMBs": 5, "IntervalInSeconds": 300}
+# Laid out like a real stream's: records under a prefix (moto appends YYYY/MM/DD/HH/, as
+# Firehose does to a prefix without expressions), failures under their own prefix.
+SANDBOX_PREFIX = "audiences/"
+SANDBOX_ERROR_OUTPUT_PREFIX = (
+    "audiences-failed/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd}/"
+)
 
 # moto's own start() waits without a limit, forever if its server thread fails to bind.
 SANDBOX_START_TIMEOUT_SECONDS = 30.0
@@ -185,6 +191,8 @@ class EmbeddedSandbox:
                     "RoleARN": f"arn:{self._partition()}:iam::{self.account_id}:role/"
                     + SANDBOX_ROLE_NAME,
                     "BucketARN": f"arn:{self._partition()}:s3:::{self.bucket_name}",
+                    "Prefix": SANDBOX_PREFIX,
+                    "ErrorOutputPrefix": SANDBOX_ERROR_OUTPUT_PREFIX,
                     "BufferingHints": dict(SANDBOX_BUFFERING_HINTS),
                     "CompressionFormat": "UNCOMPRESSED",
                 },

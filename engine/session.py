@@ -10,7 +10,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -18,18 +18,27 @@ from engine.alerts import Alert, AlertBoard, alert_document
 from engine.burst import send_messages
 from engine.dead_letters import DeadLetter, DeadLetterJournal, UnknownDeadLetters, find_letter
 from engine.delivery import Deliverer, DeliveryOutcome, RetryPolicy
+from engine.destination import Destination, read_destination, undescribed_destination
 from engine.events import EventSink, InterruptedRunRecovered, ignore_events
+from engine.failures import classify
 from engine.gateway import ClientHook, FirehoseGateway, GatewayConfig
 from engine.jsonl import Quarantined
+from engine.landed import LandedReader, LandedReport
+from engine.landed_journal import LandedJournal
+from engine.operator import OperatorClients, S3ObjectStore, describe_operator
 from engine.outbox import Outbox
+from engine.permissions import operator_checks
 from engine.quotas import direct_put_quota
 from engine.records import Action, OutgoingMessage, test_user_messages
 from engine.records import burst_messages as build_burst_messages
-from engine.settings import ConnectionSettings, Settings
+from engine.regions import partition_of
+from engine.settings import ALL_AUDIENCES, ConnectionSettings, Settings
 from engine.settings_file import LoadedSettings
 from engine.verification import VerificationReport, verify_connection
 
 if TYPE_CHECKING:
+    from botocore.client import BaseClient
+
     from engine.sandbox import DeliveredRecord, EmbeddedSandbox
 
 
@@ -99,6 +108,7 @@ class ConsoleSession:
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.time,
+        audience_name: str | None = None,
     ) -> None:
         self.loaded = loaded
         self.settings: Settings = loaded.settings
@@ -117,6 +127,12 @@ class ConsoleSession:
         self._start_lock = threading.RLock()
         self._recovered: tuple[DeadLetter, ...] = ()
         self._quarantined: list[Quarantined] = []
+        # The audience records are built for: a name among [audiences.NAME], "all", or None
+        # for [audience] (README "Several audiences").
+        self.audience_name = audience_name
+        self._landed_reader: LandedReader | None = None
+        self._operator: OperatorClients | None = None
+        self._sandbox_started_at: datetime | None = None
 
     # -- what is in use ------------------------------------------------------------------
 
@@ -146,6 +162,7 @@ class ConsoleSession:
                 sandbox = EmbeddedSandbox(self.stream_name, self.connection.region)
                 sandbox.start()
                 self._sandbox = sandbox
+                self._sandbox_started_at = datetime.now(UTC)
             return self._sandbox
 
     def gateway(self) -> FirehoseGateway:
@@ -255,26 +272,59 @@ class ConsoleSession:
             stream_name=self.stream_name,
             region=self.connection.region,
             settings_detail=self.describe_target(),
+            operator_checks=lambda keys_arn, stream_arn: operator_checks(
+                self.operator_client, self.operator_description(), keys_arn, stream_arn
+            ),
         )
 
     def preview(self, action: Action) -> list[OutgoingMessage]:
         """The records ``action`` would send for the test user; nothing is sent."""
-        return test_user_messages(
-            self.settings,
-            action,
-            timestamp=int(self._clock()),
-            connection_name=self.connection_name,
-        )
+        return [
+            message
+            for settings in self._audience_settings()
+            for message in test_user_messages(
+                settings,
+                action,
+                timestamp=int(self._clock()),
+                connection_name=self.connection_name,
+            )
+        ]
 
     def burst_messages(self, action: Action, count: int) -> list[OutgoingMessage]:
-        """The records of ``count`` repetitions of ``action`` (see records.burst_messages)."""
-        return build_burst_messages(
-            self.settings,
-            action,
-            count,
-            timestamp=int(self._clock()),
-            connection_name=self.connection_name,
-        )
+        """The records of ``count`` repetitions of ``action`` (see records.burst_messages);
+        with ``--audience all`` the count is shared out across the named audiences."""
+        audiences = self._audience_settings()
+        messages: list[OutgoingMessage] = []
+        for index, settings in enumerate(audiences):
+            share = count // len(audiences) + (1 if index < count % len(audiences) else 0)
+            if share:
+                messages.extend(
+                    build_burst_messages(
+                        settings,
+                        action,
+                        share,
+                        timestamp=int(self._clock()),
+                        connection_name=self.connection_name,
+                    )
+                )
+        return messages
+
+    def audience_names(self) -> list[str]:
+        """The audiences records are built for: the chosen one, or every named one."""
+        if self.audience_name == ALL_AUDIENCES:
+            return list(self.settings.audiences) or [""]
+        return [self.audience_name or ""]
+
+    def _audience_settings(self) -> list[Settings]:
+        """The settings with each chosen audience as ``[audience]`` (records.py reads that)."""
+        chosen = []
+        for name in self.audience_names():
+            if not name:
+                chosen.append(self.settings)
+                continue
+            audience = self.settings.audience_named(name)
+            chosen.append(self.settings.model_copy(update={"audience": audience}))
+        return chosen
 
     def send(
         self,
@@ -292,6 +342,7 @@ class ConsoleSession:
     ) -> SendReport:
         deliverer = self.deliverer()  # may start the sandbox: not part of the send's time
         started = time.monotonic()
+        sent_at = datetime.now(UTC)
         delivery = self.settings.delivery
         sendable = [message for message in messages if message.will_send]
         if len(sendable) > 1:  # all on record before the first goes out (one fsync)
@@ -307,6 +358,7 @@ class ConsoleSession:
             sink=self.sink,
             sleep=self._sleep,
         )
+        self.landed_journal().record(outcomes, self.connection_name, sent_at=sent_at)
         return SendReport(
             requested=len(messages),
             outcomes=tuple(outcomes),
@@ -371,6 +423,67 @@ class ConsoleSession:
     def delivered_records(self) -> list[DeliveredRecord]:
         """What reached the sandbox's S3 destination for this stream, newest first."""
         return self.sandbox().delivered_records(self.stream_name)
+
+    # -- where records land (README "Where records land") ---------------------------------
+
+    def landed_journal(self) -> LandedJournal:
+        return LandedJournal.for_connection(self.settings.delivery, self._journal_name())
+
+    def operator_description(self) -> str:
+        """Who reads the destination and runs the permission check."""
+        if self.uses_sandbox:
+            return "the embedded sandbox's own identity"
+        return describe_operator(self.settings.operator)
+
+    def operator_client(self, service: str) -> BaseClient:
+        """A client as the operator: never the [account] keys, never used to send."""
+        if self.uses_sandbox:
+            from botocore.config import Config
+
+            # One retry at most: an emulator's 500 for a call it lacks is not worth five.
+            return self.sandbox().client(service, Config(retries={"total_max_attempts": 2}))
+        with self._start_lock:
+            if self._operator is None:
+                self._operator = OperatorClients(
+                    self.settings.operator,
+                    region=self.connection.region,
+                    endpoint_url=self.connection.endpoint_url,
+                )
+            return self._operator.client(service)
+
+    def destination(self) -> Destination:
+        """The stream's destination as ``landed`` reads it (DescribeDeliveryStream)."""
+        return read_destination(self.gateway().describe_stream(self.stream_name))
+
+    def landed(self, *, last: int | None = None) -> LandedReport:
+        """Where each journaled record of this connection is now: landed, waiting, missing,
+        failed at the destination, or unconfirmed (and why)."""
+        entries = self.landed_journal().entries(last=last)
+        try:
+            destination = self.destination()  # starts the sandbox, on a sandbox session
+        except Exception as error:  # the report says why: every record unconfirmed
+            destination = undescribed_destination(classify(error))
+        forgotten = ""
+        if self._sandbox_started_at is not None:
+            # The sandbox's bucket lives as long as its process: earlier records are gone.
+            started = self._sandbox_started_at
+            kept = [entry for entry in entries if entry.acked_time >= started]
+            if len(kept) < len(entries):
+                forgotten = (
+                    f"{len(entries) - len(kept)} record(s) sent to an earlier sandbox are not "
+                    "checked: its bucket ended with it"
+                )
+            entries = kept
+        with self._start_lock:
+            if self._landed_reader is None:
+                store = S3ObjectStore(self.operator_client("s3"))
+                self._landed_reader = LandedReader(
+                    store, partition=partition_of(self.connection.region)
+                )
+            reader = self._landed_reader
+        report = reader.check(destination, entries)
+        problem = "; ".join(filter(None, (report.problem, forgotten)))
+        return replace(report, reader=self.operator_description(), problem=problem)
 
     def close(self) -> None:
         with self._outbox_lock:

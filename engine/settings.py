@@ -180,6 +180,56 @@ class AudienceSettings(_Section):
         return self
 
 
+OPERATOR_ROLE_ARN_PATTERN = re.compile(
+    r"^arn:aws(-cn|-us-gov)?:iam::\d{12}:role/[\w+=,.@/-]{1,512}$"
+)
+AUDIENCE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+ALL_AUDIENCES = "all"
+
+
+class OperatorSettings(_Section):
+    """Who reads the destination and runs the permission check; never used to send."""
+
+    profile: str = Field(
+        "",
+        description="The AWS profile (~/.aws/config) that reads the destination bucket and runs "
+        "IAM's policy simulation. Empty: the standard AWS credential chain. Never used to send.",
+    )
+    role_arn: str = Field(
+        "",
+        description="Optional role the operator assumes first (arn:aws:iam::123456789012:role/"
+        "NAME). Empty: the profile's (or the chain's) own identity.",
+    )
+    external_id: str = Field(
+        "", description="The external id the role's trust policy asks for, if any."
+    )
+
+    @field_validator("profile", "role_arn", "external_id")
+    @classmethod
+    def _trimmed(cls, value: str) -> str:
+        return value.strip()
+
+    @field_validator("role_arn")
+    @classmethod
+    def _role_arn_shape(cls, value: str) -> str:
+        if value and not OPERATOR_ROLE_ARN_PATTERN.fullmatch(value):
+            raise settings_problem(
+                f"{value!r} is not an IAM role ARN",
+                "write it like arn:aws:iam::123456789012:role/firehose-console-operator, "
+                "or leave it empty",
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _external_id_needs_role(self) -> OperatorSettings:
+        if self.external_id and not self.role_arn:
+            raise settings_problem(
+                "external_id is set but role_arn is empty",
+                "set role_arn to the role whose trust policy asks for this external id",
+            )
+        return self
+
+
 def _canonical_identities(values: dict[str, str]) -> dict[str, str]:
     canonical: dict[str, str] = {}
     for key, value in values.items():
@@ -319,6 +369,12 @@ class Settings(BaseSettings):
         description="One table per connection: [connections.NAME].",
     )
     audience: AudienceSettings = Field(default_factory=AudienceSettings)
+    audiences: dict[str, AudienceSettings] = Field(
+        default_factory=dict,
+        description="More test audiences on the same stream, one table each: [audiences.NAME]; "
+        "chosen with --audience NAME (or all). [audience] stays the default.",
+    )
+    operator: OperatorSettings = Field(default_factory=OperatorSettings)
     test_user: TestUserSettings = Field(default_factory=TestUserSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
@@ -360,6 +416,27 @@ class Settings(BaseSettings):
             )
         return self
 
+    @field_validator("audiences")
+    @classmethod
+    def _audience_names(cls, value: dict[str, AudienceSettings]) -> dict[str, AudienceSettings]:
+        for name in value:
+            if not AUDIENCE_NAME_PATTERN.fullmatch(name) or name == ALL_AUDIENCES:
+                raise settings_problem(
+                    f"{name!r} is not a usable audience name",
+                    "name audiences with letters, digits, '_' and '-' ('all' is taken: "
+                    "--audience all means every named audience)",
+                )
+        return value
+
+    def audience_named(self, name: str | None = None) -> AudienceSettings:
+        """The audience ``name`` among [audiences.NAME]; [audience] when ``name`` is empty.
+
+        Raises KeyError for a name that is not defined.
+        """
+        if not name:
+            return self.audience
+        return self.audiences[name]
+
     def connection_name(self, chosen: str | None = None) -> str:
         """The connection in use: ``chosen``, else ``active_connection``, else the first."""
         name = chosen or self.active_connection or next(iter(self.connections))
@@ -373,6 +450,8 @@ class Settings(BaseSettings):
         document["account"]["secret_access_key"] = secret
         if not document["active_connection"]:
             del document["active_connection"]
+        if not document["audiences"]:
+            del document["audiences"]
         if document["sandbox"]["seed"] is None:
             del document["sandbox"]["seed"]
         return document

@@ -14,7 +14,7 @@ import tomli_w
 from pydantic import BaseModel, SecretStr
 
 from engine.identities import IDENTITIES
-from engine.settings import ConnectionSettings, Settings
+from engine.settings import AudienceSettings, ConnectionSettings, Settings
 
 _HEADER = """\
 # firehose-console settings. Every key is shown with its default or the seed's example value.
@@ -52,6 +52,19 @@ def _section(title: str, model: BaseModel, doc: str | None = None) -> str:
     return "".join(lines)
 
 
+_EXAMPLE_AUDIENCE = AudienceSettings(
+    id=456456, internal_name="churn_risk", external_name="ChurnRisk"
+)
+
+
+def _commented(text: str) -> str:
+    """``text`` with its settings lines commented out (an example, not a default)."""
+    return "".join(
+        line if not line.strip() or line.startswith("#") else "# " + line
+        for line in text.splitlines(keepends=True)
+    )
+
+
 def render_example_settings() -> str:
     """The commented example settings file (the seed's example connection, audience and user)."""
     defaults = Settings.model_construct(
@@ -75,6 +88,9 @@ def render_example_settings() -> str:
             "one table per connection; the first is active unless chosen",
         ),
         _section("audience", defaults.audience, "the test audience used by preview and send"),
+        "\n" + _comment(Settings.model_fields["audiences"].description or ""),
+        _commented(_section("audiences.churn_risk", _EXAMPLE_AUDIENCE, "a named audience")),
+        _section("operator", defaults.operator, "who reads the destination; never sends"),
         "\n" + _comment("Identity keys: " + identity_keys + "."),
         _section("test_user", defaults.test_user, "the test user"),
         _section("delivery", defaults.delivery, "attempts, backoff, timeouts, delimiter"),

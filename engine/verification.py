@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
@@ -78,10 +79,14 @@ class StreamInspector(Protocol):
 
 
 def filled_policy(region: str, account_id: str | None, stream_name: str) -> dict[str, Any]:
-    """The seed's IAM policy with region, account id and stream name filled in."""
+    """The seed's IAM policy with region, account id and stream name filled in, in the
+    region's partition (``arn:aws-cn:`` in China, ``arn:aws-us-gov:`` in GovCloud)."""
+    from engine.regions import partition_of
+
     policy = copy.deepcopy(SEED_POLICY)
     resource = (
         policy["Statement"][0]["Resource"][0]
+        .replace("arn:aws:", f"arn:{partition_of(region)}:")
         .replace("{region}", region)
         .replace("{account-id}", account_id or ACCOUNT_PLACEHOLDER)
         .replace("{stream-name}", stream_name)
@@ -155,10 +160,16 @@ def verify_connection(
     stream_name: str,
     region: str,
     settings_detail: str,
+    operator_checks: Callable[[str | None, str], list[Check]] | None = None,
 ) -> VerificationReport:
-    """Run the checklist against one stream; every failing line says how to fix it."""
+    """Run the checklist against one stream; every failing line says how to fix it.
+
+    ``operator_checks(keys_arn, stream_arn)`` adds the operator's lines (who it is, what IAM's
+    policy simulation says the keys may do) once the stream is found.
+    """
     checks = [Check("settings valid", CheckStatus.PASS, settings_detail)]
     account_id: str | None = None
+    keys_arn: str | None = None
     try:
         identity = inspector.caller_identity()
     except Exception as error:
@@ -173,6 +184,7 @@ def verify_connection(
         )
     else:
         account_id = identity["Account"]
+        keys_arn = identity["Arn"]
         checks.append(
             Check(
                 "credentials resolve", CheckStatus.PASS, f"account {account_id}, {identity['Arn']}"
@@ -229,6 +241,8 @@ def verify_connection(
                 "create a stream with source 'Direct PUT' and point the connection at it",
             )
         )
+    if operator_checks is not None:
+        checks.extend(operator_checks(keys_arn, description.get("DeliveryStreamARN", "")))
     checks.append(_encryption_summary(description))
     status_, detail, fix = _destination_summary(description)
     checks.append(Check("destination", status_, detail, fix))

@@ -1,13 +1,13 @@
-"""What reached the sandbox's S3 destination: the records decoded, newest first.
-
-README: "The embedded sandbox".
-"""
+"""Where sent records landed (README "Where records land"): each acknowledged record landed,
+waiting (with a countdown to when buffering says it should be there), missing or failed, read
+by the engine's destination reader for real streams and the sandbox alike; on the sandbox, the
+records in its bucket decoded too, newest first."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC
+from datetime import UTC, datetime
 
 from textual import on
 from textual.app import ComposeResult
@@ -17,9 +17,57 @@ from textual.highlight import highlight
 from textual.widgets import DataTable, Static
 
 from console.widgets.themed import themed
+from engine.landed import LandedReport, LandedStatus, RecordLanding
 from engine.sandbox import DeliveredRecord
 
 MAX_DELIVERED_ROWS = 500
+MAX_LANDING_ROWS = 200
+
+_STATUS_STYLES = {
+    LandedStatus.LANDED: "$success",
+    LandedStatus.WAITING: "$warning",
+    LandedStatus.MISSING: "$error",
+    LandedStatus.FAILED: "$error",
+    LandedStatus.UNCONFIRMED: "$text-muted",
+}
+
+
+def _clock(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%H:%M:%S") if moment else ""
+
+
+def _where(landing: RecordLanding) -> str:
+    if landing.status is LandedStatus.LANDED:
+        return f"{_clock(landing.landed_at)} ({landing.latency_seconds:.0f} s)  {landing.location}"
+    if landing.status is LandedStatus.FAILED:
+        return f"{landing.error}  {landing.location}"
+    if landing.expected_by is not None:
+        return f"due {_clock(landing.expected_by)}"
+    return ""
+
+
+def landing_summary(report: LandedReport, now: datetime) -> str:
+    """One line: the counts, the countdown to the next record due, and what cannot be read."""
+    counts = ", ".join(
+        f"{report.count(status)} {status.value}"
+        for status in LandedStatus
+        if report.count(status) or status is LandedStatus.LANDED
+    )
+    if not report.records:
+        return f"No acknowledged records from this console yet (read by {report.reader})."
+    text = f"{len(report.records)} acknowledged record(s): {counts}"
+    due = [
+        landing.expected_by
+        for landing in report.records
+        if landing.status is LandedStatus.WAITING and landing.expected_by is not None
+    ]
+    if due:
+        seconds = max(0, int((min(due) - now).total_seconds()))
+        interval = report.destination.buffering_interval_seconds
+        text += f" · next due in {seconds} s (Firehose buffers up to {interval} s)"
+    if report.problem:
+        text += f" · {report.problem}"
+    return f"{text} · read by {report.reader}" if report.reader else text
 
 
 def _record_text(record: DeliveredRecord) -> str:
@@ -29,22 +77,31 @@ def _record_text(record: DeliveredRecord) -> str:
 
 
 class DeliveredPane(Vertical):
-    """A table of delivered records and the selected one in full."""
+    """Where each acknowledged record landed; on the sandbox, a table of the records in its
+    bucket and the selected one in full."""
+
+    DEFAULT_CSS = """
+    #landing-table { height: auto; max-height: 12; }
+    """
 
     def __init__(self, *, sandbox: bool, id: str | None = None) -> None:
         super().__init__(id=id)
         self.sandbox = sandbox
         self._records: dict[str, DeliveredRecord] = {}
+        self._landing: LandedReport | None = None
 
     def compose(self) -> ComposeResult:
         if self.sandbox:
             note = "Records in the sandbox's S3 bucket, newest first (refreshed after sends)."
         else:
             note = (
-                "Only with the embedded sandbox: a real stream buffers records for minutes "
-                "before they reach its destination (see Verify)."
+                "Where each record sent from here landed in the stream's destination, read as "
+                "the operator (refreshed after sends). A real stream buffers records for "
+                "minutes first."
             )
         yield Static(Content.styled(note, "$text-muted"), id="delivered-note")
+        yield Static("", id="landing-summary")
+        yield DataTable(id="landing-table", cursor_type="row")
         yield DataTable(id="delivered-table", cursor_type="row")
         with VerticalScroll(id="delivered-detail-box"):
             yield Static("", id="delivered-detail")
@@ -53,8 +110,48 @@ class DeliveredPane(Vertical):
         table = self.query_one("#delivered-table", DataTable)
         table.add_column("Arrived (UTC)", key="arrived")
         table.add_column("Record (decoded)", key="record")
+        landing = self.query_one("#landing-table", DataTable)
+        for label in ("Status", "Audience", "Kind", "Acked (UTC)", "Landed / due (UTC)"):
+            landing.add_column(label)
+        # Shown once the reader has reported; the sandbox's own records are shown there only.
+        self.query_one("#landing-summary").display = False
+        landing.display = False
+        if not self.sandbox:
+            table.display = False
+            self.query_one("#delivered-detail-box").display = False
+        self.set_interval(1.0, self._count_down)
 
-    def show_records(self, records: Sequence[DeliveredRecord]) -> None:
+    def show_landing(self, report: LandedReport) -> None:
+        """Where each acknowledged record is, as the engine's destination reader found it."""
+        self._landing = report
+        table = self.query_one("#landing-table", DataTable)
+        table.clear()
+        for landing in list(report.records)[-MAX_LANDING_ROWS:][::-1]:
+            entry = landing.entry
+            table.add_row(
+                Content.styled(landing.status.value, _STATUS_STYLES[landing.status]),
+                themed(self, entry.audience),
+                themed(self, entry.kind),
+                themed(self, _clock(entry.acked_time)),
+                themed(self, _where(landing)),
+            )
+        table.display = bool(report.records)
+        # On the sandbox an empty landing says nothing the records table does not.
+        self.query_one("#landing-summary").display = bool(report.records) or not self.sandbox
+        self._count_down()
+
+    def _count_down(self) -> None:
+        if self._landing is not None:
+            summary = landing_summary(self._landing, datetime.now(UTC))
+            self.query_one("#landing-summary", Static).update(summary)
+
+    def show_records(
+        self, records: Sequence[DeliveredRecord], landing: LandedReport | None = None
+    ) -> None:
+        if landing is not None:
+            self.show_landing(landing)
+        if not self.sandbox:  # a real stream's records are not read whole: the landing says it
+            return
         table = self.query_one("#delivered-table", DataTable)
         table.clear()
         self._records.clear()
