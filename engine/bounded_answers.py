@@ -25,6 +25,14 @@ ANSWER_BODY_LIMIT_BYTES = 1024 * 1024  # Firehose's answers are a few KiB at mos
 _READ_SIZE = 64 * 1024
 
 
+class AttemptDeadlineExceeded(ReadTimeoutError):
+    """The answer was still arriving when the attempt's deadline passed (a read timeout)."""
+
+    fmt = (
+        'Read timeout on endpoint URL: "{endpoint_url}": the answer took longer than {seconds:g} s'
+    )
+
+
 class BoundedAnswers:
     """A botocore HTTP session whose answers are read within a size and a time bound.
 
@@ -66,10 +74,7 @@ class BoundedAnswers:
         try:
             while True:
                 if self._clock() > deadline:
-                    raise ReadTimeoutError(
-                        endpoint_url=url,
-                        error=f"the answer took longer than {self.attempt_seconds:g} s",
-                    )
+                    raise AttemptDeadlineExceeded(endpoint_url=url, seconds=self.attempt_seconds)
                 chunk = raw.read1(_READ_SIZE)  # one socket read at most
                 if not chunk:
                     break
