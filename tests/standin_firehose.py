@@ -57,6 +57,7 @@ import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -149,7 +150,7 @@ class StandinFirehose(ThreadingHTTPServer):
         state_dir: Path,
         stream: str = "standin-stream",
         connection: str = "standin",
-        delivery: dict[str, object] | None = None,
+        delivery: Mapping[str, object] | None = None,
     ) -> Path:
         """Write a settings file whose one connection points at this stand-in; ``delivery``
         overrides the short retry/timeout settings chosen for tests."""

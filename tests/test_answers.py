@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import json
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ def send(
     tmp_path: Path,
     *options: str,
     count: int = 3,
-    delivery: dict[str, object] | None = None,
+    delivery: Mapping[str, object] | None = None,
 ) -> tuple[int, dict[str, Any], list[dict[str, Any]]]:
     """``send add --count N --json`` against the stand-in: exit status, the report, and the
     dead letters then listed."""
