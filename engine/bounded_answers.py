@@ -4,8 +4,9 @@ botocore reads a whole answer body into memory, one socket read at a time, each 
 the read timeout: an endless body would exhaust memory, and a server trickling a byte just
 inside each timeout stretches one attempt without limit. ``BoundedAnswers`` wraps a client's
 HTTP session: the session stops at the headers (the request is marked as streaming for the
-call), and the body is then read here, one socket read at a time, checking its size and the
-deadline between reads (README, Reliability: "Answers are bounded").
+call), and the body is then read here, one socket read at a time, checking its size and
+waiting no longer than what is left of the deadline (README, Reliability: "Answers are
+bounded").
 """
 
 from __future__ import annotations
@@ -36,9 +37,9 @@ class AttemptDeadlineExceeded(ReadTimeoutError):
 class BoundedAnswers:
     """A botocore HTTP session whose answers are read within a size and a time bound.
 
-    ``attempt_seconds`` counts from the moment the request is sent; the body stops being read
-    at the first socket read that starts after it (each read still waits at most the read
-    timeout). Everything else is delegated to the wrapped session.
+    ``attempt_seconds`` counts from the moment the request is sent; each read of the body
+    waits at most what is left of it (and at most the read timeout). Everything else is
+    delegated to the wrapped session.
     """
 
     def __init__(
@@ -73,8 +74,10 @@ class BoundedAnswers:
         size = 0
         try:
             while True:
-                if self._clock() > deadline:
+                left = deadline - self._clock()
+                if left <= 0:
                     raise AttemptDeadlineExceeded(endpoint_url=url, seconds=self.attempt_seconds)
+                _wait_at_most(raw, left)
                 chunk = raw.read1(_READ_SIZE)  # one socket read at most
                 if not chunk:
                     break
@@ -86,6 +89,10 @@ class BoundedAnswers:
                 chunks.append(chunk)
         except SocketReadTimeout as error:
             _drop_connection(raw)
+            if self._clock() >= deadline:
+                raise AttemptDeadlineExceeded(
+                    endpoint_url=url, seconds=self.attempt_seconds
+                ) from error
             raise ReadTimeoutError(endpoint_url=url, error=error) from error
         except ProtocolError as error:
             _drop_connection(raw)
@@ -111,6 +118,17 @@ def bound_answers(client: Any, attempt_seconds: float) -> None:
     if session is None or isinstance(session, BoundedAnswers):
         return
     endpoint.http_session = BoundedAnswers(session, attempt_seconds=attempt_seconds)
+
+
+def _wait_at_most(raw: Any, seconds: float) -> None:
+    """Shorten the socket's wait for the next read to ``seconds`` (urllib3 sets it again for
+    the connection's next request)."""
+    sock = getattr(getattr(raw, "connection", None), "sock", None)
+    if sock is None:
+        return
+    current = sock.gettimeout()
+    if current is None or seconds < current:
+        sock.settimeout(seconds)
 
 
 def _drop_connection(raw: Any) -> None:
