@@ -19,9 +19,16 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from standin_firehose import StandinFirehose
 
 from console.cli import main
+from engine.alerts import AlertBoard
+from engine.delivery import Deliverer, RetryPolicy
+from engine.gateway import BatchEntryResult
+from engine.records import Action, AudienceUser, RecordContext, build_messages
+from engine.settings import ConnectionSettings
 
 StartStandin = Callable[..., StandinFirehose]
 
@@ -154,6 +161,88 @@ def test_clean_answers_report_no_possible_duplicate(
     assert status == 0 and report["delivered"] == 5 and letters == []
     assert not any(record["possible_duplicate"] for record in report["records"])
     assert len(firehose.accepted) == 5
+
+
+# -- any batch answer at all: never a crash, never a false acknowledgement --------------------
+
+RECORD_IDS = st.one_of(
+    st.none(),
+    st.just(""),
+    st.just(0),
+    st.integers(),
+    st.text(max_size=4),
+    st.lists(st.integers(), max_size=1),
+)
+ENTRIES = st.builds(
+    BatchEntryResult,
+    record_id=RECORD_IDS,
+    error_code=st.sampled_from([None, "", "ServiceUnavailableException", "InternalFailure"]),
+)
+
+
+class AnswersInTurn:
+    """A sender answering each PutRecordBatch with the next of the given answers (the last one
+    again when they run out), remembering what each call carried."""
+
+    def __init__(self, answers: list[list[BatchEntryResult]]) -> None:
+        self.answers = answers
+        self.calls: list[tuple[list[bytes], list[BatchEntryResult]]] = []
+
+    def put_record(self, stream_name: str, data: bytes) -> str:
+        raise AssertionError("batches only")
+
+    def put_record_batch(self, stream_name: str, records: Any) -> list[BatchEntryResult]:
+        answer = self.answers[min(len(self.calls), len(self.answers) - 1)]
+        self.calls.append((list(records), answer))
+        return answer
+
+
+def distinct_messages(count: int) -> list[Any]:
+    context = RecordContext(
+        "stream", ConnectionSettings(delivery_stream_name="stream"), 1, "A", "\n", True
+    )
+    return [
+        build_messages(
+            Action.ADD, context, AudienceUser(str(n), {"Email": f"{n}@b.c"}), timestamp=5
+        )[0]
+        for n in range(count)
+    ]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    answers=st.lists(st.lists(ENTRIES, max_size=5), min_size=1, max_size=4), count=st.integers(1, 4)
+)
+def test_any_batch_answer_is_read_without_a_crash_or_a_false_acknowledgement(
+    answers: list[list[BatchEntryResult]], count: int
+) -> None:
+    sender = AnswersInTurn(answers)
+    deliverer = Deliverer(
+        sender,
+        RetryPolicy(4, 0.0, 0.0),
+        connection_name="c",
+        alerts=AlertBoard(),
+        sink=lambda event: None,
+        sleep=lambda seconds: None,
+    )
+    messages = distinct_messages(count)
+    outcomes = deliverer.deliver_batch(messages)
+
+    assert [outcome.message for outcome in outcomes] == messages
+    by_data = {outcome.message.data_bytes: outcome for outcome in outcomes}
+    for outcome in outcomes:
+        if outcome.delivered:
+            assert isinstance(outcome.record_id, str) and outcome.record_id
+        else:
+            assert outcome.failure is not None
+    for records, answer in sender.calls:
+        if len(answer) != len(records):  # nothing matched: every record's fate is unknown
+            assert all(by_data[data].possible_duplicate for data in records)
+            continue
+        for data, entry in zip(records, answer, strict=True):
+            unusable = not (isinstance(entry.record_id, str) and entry.record_id)
+            if not entry.error_code and unusable:
+                assert by_data[data].possible_duplicate
 
 
 # -- answers read within bounds ---------------------------------------------------------------
