@@ -152,6 +152,21 @@ def test_a_record_delivered_after_an_unusable_answer_is_reported_as_a_possible_d
     assert all(record["possible_duplicate"] for record in report["records"])
 
 
+def test_the_text_report_marks_a_delivered_possible_duplicate(
+    standin_firehose: StartStandin, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    firehose = standin_firehose(malformed="zero-record-id", malformed_rate=0.5, seed=6)
+    settings = firehose.settings_file(
+        tmp_path / "settings.toml", state_dir=tmp_path / "state", delivery={"max_attempts": 8}
+    )
+    assert main(["--settings", str(settings), "send", "add", "--count", "4", "--batch"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if "  RecordId " in line]
+    marked = [line for line in lines if line.endswith("[possible duplicate]")]
+    # Those delivered after an answer without a usable RecordId are marked; the others not.
+    assert len(lines) == 4 and 0 < len(marked) < 4
+    assert all("attempts 1 " not in line for line in marked)
+
+
 def test_clean_answers_report_no_possible_duplicate(
     standin_firehose: StartStandin, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
