@@ -308,7 +308,13 @@ class Deliverer:
         latency = time.monotonic() - started
         self.sink(
             RecordDelivered(
-                message.message_id, message.kind, record_id, attempts, latency, self.clock()
+                message.message_id,
+                message.kind,
+                record_id,
+                attempts,
+                latency,
+                self.clock(),
+                possible_duplicate,
             )
         )
         return DeliveryOutcome(
