@@ -26,6 +26,8 @@ What it answers (``X-Amz-Target: Firehose_20150804.<Operation>``):
   ``InvalidArgumentException``, an unknown stream is ``ResourceNotFoundException``; all HTTP 400
   with the JSON 1.1 error body (``__type`` and ``message``), as AWS answers.
 - ``DescribeDeliveryStream``: an ACTIVE DirectPut stream.
+- STS ``GetCallerIdentity`` (query protocol, XML), since a connection's ``endpoint_url`` serves
+  STS too: ``verify`` runs against the stand-in.
 
 What it does wrong on purpose (``Misbehaviour``; every random choice comes from one seeded
 ``random.Random``, so a run is repeatable up to thread scheduling):
@@ -293,6 +295,15 @@ class StandinFirehose(ThreadingHTTPServer):
         return document
 
 
+_CALLER_IDENTITY = """<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <GetCallerIdentityResult>
+    <Arn>arn:aws:iam::123456789012:user/standin</Arn>
+    <UserId>AIDASTANDINUSER</UserId>
+    <Account>123456789012</Account>
+  </GetCallerIdentityResult>
+  <ResponseMetadata><RequestId>standin</RequestId></ResponseMetadata>
+</GetCallerIdentityResponse>
+"""
 _THROTTLED_ENTRY = {"ErrorCode": "ServiceUnavailableException", "ErrorMessage": "Slow down."}
 
 
@@ -313,9 +324,18 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        operation = self.headers.get("X-Amz-Target", "").removeprefix(TARGET_PREFIX)
+        target = self.headers.get("X-Amz-Target")
+        if target is None and b"Action=GetCallerIdentity" in body:
+            self._send_caller_identity()
+            return
+        operation = (target or "").removeprefix(TARGET_PREFIX)
         try:
-            answer = self.server.answer(operation, json.loads(body or b"{}"))
+            request = json.loads(body or b"{}")
+        except ValueError:
+            self._send_json(400, {"__type": "SerializationException", "message": "not JSON"})
+            return
+        try:
+            answer = self.server.answer(operation, request)
         except _FirehoseError as error:
             self._send_json(400, {"__type": error.code, "message": error.message})
             return
@@ -339,6 +359,14 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_json(self, status: int, document: dict[str, Any]) -> None:
         payload = json.dumps(document).encode()
         self._headers(status, len(payload))
+        self.wfile.write(payload)
+
+    def _send_caller_identity(self) -> None:
+        payload = _CALLER_IDENTITY.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/xml")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
         self.wfile.write(payload)
 
     def _send_endless(self, answer: _Answer, total: int) -> None:

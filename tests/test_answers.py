@@ -380,6 +380,17 @@ def test_the_standin_throttles_as_firehose_does_and_knows_its_streams(
     assert described["DeliveryStreamDescription"]["DeliveryStreamStatus"] == "ACTIVE"
 
 
+def test_verify_runs_against_the_standin(
+    standin_firehose: StartStandin, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    firehose = standin_firehose(streams={"standin-stream"})
+    settings = firehose.settings_file(tmp_path / "settings.toml", state_dir=tmp_path / "state")
+    main(["--settings", str(settings), "verify", "--json"])
+    checks = {check["name"]: check for check in json.loads(capsys.readouterr().out)["checks"]}
+    assert checks["credentials resolve"]["status"] == "pass"
+    assert checks["stream found"]["status"] == "pass"
+
+
 def test_the_standins_jitter_answers_concurrent_calls_out_of_order(
     standin_firehose: StartStandin,
 ) -> None:
