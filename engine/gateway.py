@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
-from engine.bounded_answers import bound_answers
 from engine.settings_file import redact
 
 if TYPE_CHECKING:  # boto3 and botocore's client load in ~0.5 s: only when a call is made
@@ -93,6 +92,8 @@ class FirehoseGateway:
     def _make_client(self, service: str) -> BaseClient:
         from botocore.config import Config
 
+        from engine.bounded_answers import bound_answers  # botocore's HTTP layer: lazily too
+
         config = self.config
         botocore_config = Config(
             retries={"total_max_attempts": 1, "mode": "standard"},
@@ -130,7 +131,7 @@ class FirehoseGateway:
         client = self._client("firehose")
         with self._secret_kept_out():
             response = client.put_record(DeliveryStreamName=stream_name, Record={"Data": data})
-        record_id: str = response.get("RecordId")
+        record_id: str = response.get("RecordId")  # typed as a sender's; not checked here
         return record_id
 
     def put_record_batch(
