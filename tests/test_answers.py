@@ -299,6 +299,41 @@ def test_a_trickling_answer_fails_the_attempt_at_its_deadline(
     assert "took longer than 0.5 s" in letters[0]["detail"]
 
 
+# -- each misbehaviour alone, then everything at once: every message accounted for ----------
+
+MISBEHAVIOURS: dict[str, dict[str, Any]] = {
+    "throttling": {"throttle_rate": 0.4},
+    "partial batch failures": {"partial_failure_rate": 0.4},
+    "jitter": {"jitter_seconds": 0.03},
+    "RecordId empty": {"malformed": "empty-record-id", "malformed_rate": 0.4},
+    "RecordId 0": {"malformed": "zero-record-id", "malformed_rate": 0.4},
+    "answer short": {"malformed": "short", "malformed_rate": 0.4},
+    "answer long": {"malformed": "long", "malformed_rate": 0.4},
+    "answer missing": {"malformed": "missing", "malformed_rate": 0.4},
+    "endless body": {"oversized_body_bytes": 10**12},
+    "trickled body": {"trickle_seconds": 0.05},
+}
+
+
+@pytest.mark.parametrize("batch", [False, True], ids=["PutRecord", "PutRecordBatch"])
+@pytest.mark.parametrize("name", list(MISBEHAVIOURS))
+def test_send_json_accounts_for_every_message_under_each_misbehaviour(
+    name: str,
+    batch: bool,
+    standin_firehose: StartStandin,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    firehose = standin_firehose(seed=2, **MISBEHAVIOURS[name])
+    options = ["--json", "--batch"] if batch else ["--json"]
+    delivery = {"connect_timeout_seconds": 0.2, "read_timeout_seconds": 0.3, "batch_size": 3}
+    status, report, letters = send(capsys, firehose, tmp_path, *options, count=6, delivery=delivery)
+
+    assert status == (0 if report["failed"] == 0 else 1)
+    assert_every_message_accounted_for(report, letters)
+    assert_no_silent_duplicates(firehose, report, letters)
+
+
 # -- everything at once: every message accounted for ------------------------------------------
 
 
