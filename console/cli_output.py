@@ -76,6 +76,8 @@ def render_send_report(report: SendReport, journal: Path) -> str:
     for outcome in shown:
         if outcome.delivered:
             state = f"RecordId {outcome.record_id}"
+            if outcome.possible_duplicate:  # an earlier attempt's answer was lost or unusable
+                state += "  [possible duplicate]"
         elif outcome.skipped:
             state = f"skipped: {outcome.message.skip_reason}"
         else:
@@ -114,8 +116,8 @@ def render_dead_letters(letters: Sequence[DeadLetter], journal: Path) -> str:
     duplicates = sum(1 for letter in letters if letter.possible_duplicate)
     if duplicates:
         lines.append(
-            f"{duplicates} of them may already be delivered (an interrupted run was sending "
-            "them): a replay can deliver those twice."
+            f"{duplicates} of them may already be delivered (sent, but an interrupted run or an "
+            "unusable answer left their fate unknown): a replay can deliver those twice."
         )
     lines.append("Re-send them with `firehose-console dead-letters replay`.")
     return "\n".join(lines)
@@ -162,8 +164,8 @@ def render_dead_letter(letter: DeadLetter) -> str:
 
 def render_possible_duplicates(count: int) -> str:
     return (
-        f"{count} of the re-sent message(s) were possible duplicates (fate unknown after an "
-        "interrupted run): the destination may hold those twice."
+        f"{count} of the re-sent message(s) were possible duplicates (their fate was unknown): "
+        "the destination may hold those twice."
     )
 
 

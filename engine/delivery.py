@@ -1,12 +1,16 @@
 """Delivering records: retries with exponential backoff and full jitter, alerts, dead letters.
 
-A record counts as delivered only when Firehose returned its RecordId. Every attempt is an
-event; whatever cannot be delivered is dead-lettered, never dropped silently.
+A record counts as delivered only when Firehose returned a RecordId for it: a non-empty string,
+in an answer that accounts for every record of the call. An answer that does not (a RecordId
+``""`` or ``0``, a batch answer of the wrong length) leaves the records' fate unknown: they are
+retried and marked as possible duplicates (README, Reliability). Every attempt is an event;
+whatever cannot be delivered is dead-lettered, never dropped silently.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -71,6 +75,8 @@ class DeliveryOutcome:
     latency_seconds: float = 0.0
     dead_lettered: bool = False
     skipped: bool = False
+    # An attempt's answer was lost or unusable, so Firehose may hold the record more than once.
+    possible_duplicate: bool = False
 
     @property
     def delivered(self) -> bool:
@@ -79,6 +85,31 @@ class DeliveryOutcome:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def acknowledged_record_id(record_id: object) -> str | None:
+    """The RecordId if it acknowledges a record (a non-empty string), else None."""
+    return record_id if isinstance(record_id, str) and record_id else None
+
+
+def _unacknowledged(operation: str, record_id: object) -> Failure:
+    return Failure(
+        FailureClass.MALFORMED_ANSWER,
+        "MissingRecordId",
+        f"{operation} answered without a usable RecordId (got {record_id!r}): "
+        "the record may have arrived",
+        fate_unknown=True,
+    )
+
+
+def _mismatched_batch_answer(sent: int, answered: int) -> Failure:
+    return Failure(
+        FailureClass.MALFORMED_ANSWER,
+        "AnswerMismatch",
+        f"PutRecordBatch answered for {answered} records of the {sent} sent: "
+        "which arrived is unknown",
+        fate_unknown=True,
+    )
 
 
 def _received(failure: Failure) -> dict[str, object]:
@@ -133,16 +164,26 @@ class Deliverer:
             return refused
         self._journal([message])
         started = time.monotonic()
+        possible_duplicate = False
         for attempt in range(1, self.policy.max_attempts + 1):
             self.sink(AttemptStarted(message.message_id, message.kind, attempt, self.clock()))
             try:
-                record_id = self.sender.put_record(message.stream_name, message.data_bytes)
+                answered = self.sender.put_record(message.stream_name, message.data_bytes)
             except Exception as error:  # every failure is classified, none escapes
                 failure = classify(error)
             else:
-                return self._settled(self._delivered(message, record_id, attempt, started))
+                record_id = acknowledged_record_id(answered)
+                if record_id is not None:
+                    delivered = self._delivered(
+                        message, record_id, attempt, started, possible_duplicate
+                    )
+                    return self._settled(delivered)
+                failure = _unacknowledged("PutRecord", answered)
+            possible_duplicate = possible_duplicate or failure.fate_unknown
             if not self._retry_after(message, failure, attempt):
-                return self._settled(self._give_up(message, failure, attempt, started))
+                return self._settled(
+                    self._give_up(message, failure, attempt, started, possible_duplicate)
+                )
         raise AssertionError("unreachable: the last attempt always gives up")
 
     # -- batches -------------------------------------------------------------------------
@@ -159,6 +200,7 @@ class Deliverer:
                 outcomes[index] = refused
         self._journal([messages[index] for index in pending])
         started = time.monotonic()
+        possible_duplicates: set[int] = set()  # indexes whose answer was lost or unusable
         attempt = 0
         while pending:
             attempt += 1
@@ -170,25 +212,31 @@ class Deliverer:
                 results = self.sender.put_record_batch(
                     stream_name, [messages[index].data_bytes for index in pending]
                 )
-                failures = [self._entry_failure(result) for result in results]
             except Exception as error:  # the whole call failed: every record in it failed
-                failures = [classify(error)] * len(pending)
-                results = [BatchEntryResult(None)] * len(pending)
+                failures: list[Failure | None] = [classify(error)] * len(pending)
+            else:
+                failures = self._answer_failures(results, len(pending))
             still_pending: list[int] = []
             settled: list[DeliveryOutcome] = []
             backoff_needed = False
-            for index, result, failure in zip(pending, results, failures, strict=True):
+            for position, (index, failure) in enumerate(zip(pending, failures, strict=True)):
                 message = messages[index]
-                if failure is None and result.record_id:
-                    outcomes[index] = self._delivered(message, result.record_id, attempt, started)
+                if failure is None:
+                    record_id = str(results[position].record_id)
+                    outcomes[index] = self._delivered(
+                        message, record_id, attempt, started, index in possible_duplicates
+                    )
                     settled.append(outcomes[index])
                     continue
-                assert failure is not None
+                if failure.fate_unknown:
+                    possible_duplicates.add(index)
                 if self._retry_after(message, failure, attempt, sleep=False):
                     still_pending.append(index)
                     backoff_needed = True
                 else:
-                    outcomes[index] = self._give_up(message, failure, attempt, started)
+                    outcomes[index] = self._give_up(
+                        message, failure, attempt, started, index in possible_duplicates
+                    )
                     settled.append(outcomes[index])
             self._settle(settled)
             pending = still_pending
@@ -196,10 +244,25 @@ class Deliverer:
                 self.sleep(self.policy.backoff_seconds(attempt, self.rng))
         return [outcomes[index] for index in range(len(messages))]
 
+    @classmethod
+    def _answer_failures(
+        cls, results: Sequence[BatchEntryResult], sent: int
+    ) -> list[Failure | None]:
+        """Each record's failure (None: acknowledged), from an answer of ``sent`` records.
+
+        Entries are matched to records by position only, so an answer with more or fewer
+        entries than records sent acknowledges none of them: every record's fate is unknown.
+        """
+        if len(results) != sent:
+            return [_mismatched_batch_answer(sent, len(results))] * sent
+        return [cls._entry_failure(result) for result in results]
+
     @staticmethod
     def _entry_failure(result: BatchEntryResult) -> Failure | None:
-        if result.error_code or not result.record_id:
-            return classify_code(result.error_code or "MissingRecordId", result.error_message or "")
+        if result.error_code:
+            return classify_code(str(result.error_code), str(result.error_message or ""))
+        if acknowledged_record_id(result.record_id) is None:
+            return _unacknowledged("PutRecordBatch", result.record_id)
         return None
 
     # -- shared steps --------------------------------------------------------------------
@@ -235,15 +298,32 @@ class Deliverer:
         return DeliveryOutcome(message, None, 0, skipped=True)
 
     def _delivered(
-        self, message: OutgoingMessage, record_id: str, attempts: int, started: float
+        self,
+        message: OutgoingMessage,
+        record_id: str,
+        attempts: int,
+        started: float,
+        possible_duplicate: bool = False,
     ) -> DeliveryOutcome:
         latency = time.monotonic() - started
         self.sink(
             RecordDelivered(
-                message.message_id, message.kind, record_id, attempts, latency, self.clock()
+                message.message_id,
+                message.kind,
+                record_id,
+                attempts,
+                latency,
+                self.clock(),
+                possible_duplicate,
             )
         )
-        return DeliveryOutcome(message, record_id, attempts, latency_seconds=latency)
+        return DeliveryOutcome(
+            message,
+            record_id,
+            attempts,
+            latency_seconds=latency,
+            possible_duplicate=possible_duplicate,
+        )
 
     def _retry_after(
         self, message: OutgoingMessage, failure: Failure, attempt: int, *, sleep: bool = True
@@ -269,7 +349,12 @@ class Deliverer:
         return will_retry
 
     def _give_up(
-        self, message: OutgoingMessage, failure: Failure, attempts: int, started: float
+        self,
+        message: OutgoingMessage,
+        failure: Failure,
+        attempts: int,
+        started: float,
+        possible_duplicate: bool = False,
     ) -> DeliveryOutcome:
         if failure.retryable:  # the retries ran out
             self._alert(AlertType.RETRY_LIMIT_EXCEEDED, Severity.FATAL, message, failure)
@@ -277,10 +362,12 @@ class Deliverer:
         self.sink(DeliveryGaveUp(message.message_id, message.kind, attempts, failure, at))
         dead_lettered = False
         if self.dead_letters is not None:
+            letter = DeadLetter.from_failure(
+                message, self.connection_name, failure, attempts, at.isoformat()
+            )
+            # A replay of it may then deliver it twice: the letter says so.
             self.dead_letters.add(
-                DeadLetter.from_failure(
-                    message, self.connection_name, failure, attempts, at.isoformat()
-                )
+                dataclasses.replace(letter, possible_duplicate=possible_duplicate)
             )
             self.sink(DeadLettered(message.message_id, str(self.dead_letters.path)))
             dead_lettered = True
@@ -291,6 +378,7 @@ class Deliverer:
             failure,
             latency_seconds=time.monotonic() - started,
             dead_lettered=dead_lettered,
+            possible_duplicate=possible_duplicate,
         )
 
     def _alert(

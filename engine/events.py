@@ -44,6 +44,8 @@ class RecordDelivered:
     attempts: int
     latency_seconds: float
     at: datetime
+    # An earlier attempt's answer was lost or unusable: Firehose may hold the record twice.
+    possible_duplicate: bool = False
 
 
 @dataclass(frozen=True)

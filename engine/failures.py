@@ -95,6 +95,13 @@ class FailureClass(Enum):
         AlertType.PAYLOAD_TOO_LARGE,
         "the record is over 1,024,000 bytes: send fewer or shorter identities",
     )
+    MALFORMED_ANSWER = FailureClassInfo(
+        True,
+        AlertType.INTERNAL_SERVER_ERROR,
+        "the answer did not say whether the record arrived (no usable RecordId, a batch answer "
+        "of the wrong length, an oversized body): it is re-sent and marked as a possible "
+        "duplicate; if it persists, check what endpoint_url points at",
+    )
 
     @property
     def retryable(self) -> bool:
@@ -142,14 +149,23 @@ _CODES: dict[str, FailureClass] = {
 }
 
 
+class MalformedAnswer(Exception):
+    """An answer that cannot tell what became of the records sent (README, Reliability)."""
+
+
 @dataclass(frozen=True)
 class Failure:
-    """One failed attempt: its class, the code and message that came back, the HTTP status."""
+    """One failed attempt: its class, the code and message that came back, the HTTP status.
+
+    ``fate_unknown``: the request went out and no usable answer came back, so Firehose may
+    have taken the record all the same; another attempt may deliver it twice.
+    """
 
     failure_class: FailureClass
     code: str
     message: str
     http_status: int | None = None
+    fate_unknown: bool = False
 
     @property
     def retryable(self) -> bool:
@@ -178,10 +194,14 @@ def classify(error: BaseException) -> Failure:
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         return classify_code(details.get("Code", "Unknown"), details.get("Message", ""), status)
     name = type(error).__name__
+    if isinstance(error, MalformedAnswer):
+        return Failure(FailureClass.MALFORMED_ANSWER, name, str(error), fate_unknown=True)
+    # The request was sent and its answer never came (whole): Firehose may have the record.
+    answer_lost = isinstance(error, ReadTimeoutError | ConnectionClosedError)
     if isinstance(error, ReadTimeoutError | ConnectTimeoutError):
-        return Failure(FailureClass.TIMEOUT, name, str(error))
+        return Failure(FailureClass.TIMEOUT, name, str(error), fate_unknown=answer_lost)
     if isinstance(error, EndpointConnectionError | ConnectionClosedError | BotocoreConnectionError):
-        return Failure(FailureClass.CONNECTION, name, str(error))
+        return Failure(FailureClass.CONNECTION, name, str(error), fate_unknown=answer_lost)
     if isinstance(error, NoCredentialsError | PartialCredentialsError):
         return Failure(FailureClass.CREDENTIALS, name, str(error))
     if isinstance(error, TimeoutError):

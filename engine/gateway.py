@@ -1,7 +1,8 @@
 """The seam to AWS: boto3 clients for Firehose and STS built from the settings.
 
 botocore's own retries are off (one HTTP call per attempt) so every attempt is the engine's to
-count, show and back off from.
+count, show and back off from. Answers are read within bounds (``engine.bounded_answers``) and
+returned as they came: whether they acknowledge a record is ``engine.delivery``'s to decide.
 """
 
 from __future__ import annotations
@@ -27,7 +28,11 @@ ClientFactory = Callable[[str, "Config"], "BaseClient"]
 
 @dataclass(frozen=True)
 class BatchEntryResult:
-    """One record's fate inside a PutRecordBatch answer."""
+    """One entry of a PutRecordBatch answer, as it came back.
+
+    ``record_id`` is whatever the entry held (botocore does not check its type: a malformed
+    answer may hold ``""`` or ``0``); the deliverer counts only a non-empty string.
+    """
 
     record_id: str | None
     error_code: str | None = None
@@ -43,6 +48,11 @@ class GatewayConfig:
     connect_timeout_seconds: float = 5.0
     read_timeout_seconds: float = 10.0
     max_pool_connections: int = 10
+
+    @property
+    def attempt_seconds(self) -> float:
+        """The deadline of one attempt, from sending to the answer's last byte."""
+        return self.connect_timeout_seconds + self.read_timeout_seconds
 
 
 class FirehoseGateway:
@@ -82,6 +92,8 @@ class FirehoseGateway:
     def _make_client(self, service: str) -> BaseClient:
         from botocore.config import Config
 
+        from engine.bounded_answers import bound_answers  # botocore's HTTP layer: lazily too
+
         config = self.config
         botocore_config = Config(
             retries={"total_max_attempts": 1, "mode": "standard"},
@@ -90,6 +102,7 @@ class FirehoseGateway:
             max_pool_connections=config.max_pool_connections,
         )
         client = self._client_factory(service, botocore_config)
+        bound_answers(client, config.attempt_seconds)
         if service == "firehose":
             for hook in self._client_hooks:
                 hook(client)
@@ -113,29 +126,29 @@ class FirehoseGateway:
         return client
 
     def put_record(self, stream_name: str, data: bytes) -> str:
-        """PutRecord; returns the RecordId Firehose gave back."""
+        """PutRecord; returns the RecordId exactly as it came back (``None`` when missing, and
+        any other JSON value a malformed answer holds: the deliverer checks it)."""
         client = self._client("firehose")
         with self._secret_kept_out():
             response = client.put_record(DeliveryStreamName=stream_name, Record={"Data": data})
-        return str(response["RecordId"])
+        record_id: str = response.get("RecordId")  # typed as a sender's; not checked here
+        return record_id
 
     def put_record_batch(
         self, stream_name: str, records: Sequence[bytes]
     ) -> list[BatchEntryResult]:
-        """PutRecordBatch; one result per record, in order."""
+        """PutRecordBatch; the answer's entries as they came back, in order: as many as the
+        answer held (none when ``RequestResponses`` is missing) — the deliverer matches them
+        to the records sent."""
         client = self._client("firehose")
         with self._secret_kept_out():
             response = client.put_record_batch(
                 DeliveryStreamName=stream_name, Records=[{"Data": data} for data in records]
             )
-        return [
-            BatchEntryResult(
-                record_id=entry.get("RecordId") if not entry.get("ErrorCode") else None,
-                error_code=entry.get("ErrorCode"),
-                error_message=entry.get("ErrorMessage"),
-            )
-            for entry in response["RequestResponses"]
-        ]
+        entries = response.get("RequestResponses")
+        if not isinstance(entries, list):
+            return []
+        return [_entry_result(entry) for entry in entries]
 
     def describe_stream(self, stream_name: str) -> dict[str, Any]:
         """DescribeDeliveryStream's ``DeliveryStreamDescription``."""
@@ -150,6 +163,17 @@ class FirehoseGateway:
         with self._secret_kept_out():
             response = client.get_caller_identity()
         return {key: str(response[key]) for key in ("Account", "Arn", "UserId")}
+
+
+def _entry_result(entry: object) -> BatchEntryResult:
+    if not isinstance(entry, dict):
+        return BatchEntryResult(None)  # no RecordId: the deliverer reads it as fate unknown
+    error_code = entry.get("ErrorCode")
+    return BatchEntryResult(
+        record_id=entry.get("RecordId") if not error_code else None,
+        error_code=error_code,
+        error_message=entry.get("ErrorMessage"),
+    )
 
 
 def _mask_secret(error: BaseException, secret: str) -> None:

@@ -88,6 +88,7 @@ class SendReport:
                     "latency_seconds": round(o.latency_seconds, 4),
                     "skip_reason": o.message.skip_reason if o.skipped else None,
                     "error": o.failure.describe() if o.failure else None,
+                    "possible_duplicate": o.possible_duplicate,
                 }
                 for o in self.outcomes
             ],

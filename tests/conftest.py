@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from standin_firehose import Misbehaviour, StandinFirehose
 
 from engine.sandbox import EmbeddedSandbox
 
@@ -42,3 +44,19 @@ def stream(sandbox: EmbeddedSandbox) -> Iterator[str]:
     sandbox.ensure_stream(name)
     yield name
     sandbox.client("firehose").delete_delivery_stream(DeliveryStreamName=name)
+
+
+@pytest.fixture
+def standin_firehose() -> Iterator[Callable[..., StandinFirehose]]:
+    """Start stand-in Firehoses (tests/standin_firehose.py): call with ``Misbehaviour``'s keyword
+    arguments (and ``streams=``); each is stopped after the test."""
+    started: list[StandinFirehose] = []
+
+    def start(*, streams: set[str] | None = None, **misbehaviour: Any) -> StandinFirehose:
+        server = StandinFirehose(Misbehaviour(**misbehaviour), streams=streams)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
