@@ -16,7 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from engine.delivery import DeliveryOutcome
-from engine.jsonl import append_json_lines, read_json_lines, update_json_lines
+from engine.jsonl import (
+    JournalWriteFailed,
+    append_json_lines,
+    read_json_lines,
+    update_json_lines,
+)
 from engine.settings import DeliverySettings
 from engine.state_dir import state_directory
 
@@ -128,7 +133,7 @@ class LandedJournal:
             append_json_lines(self.path, [entry.document() for entry in entries], sync=False)
             if self._line_count() > 2 * self.max_entries:  # trimmed now and then
                 update_json_lines(self.path, lambda documents: documents[-self.max_entries :])
-        except OSError:
+        except (OSError, JournalWriteFailed):
             return False
         return True
 
