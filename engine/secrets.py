@@ -56,8 +56,9 @@ def environment_secret_sources() -> dict[str, str]:
 
 
 def secret_from_environment() -> bool:
-    """Whether the environment supplies the secret access key, in any of its forms."""
-    return any(environment_secret_sources().values())
+    """Whether the environment supplies the secret access key, in any of its forms (an empty
+    one too: it still overrides the file's, and the file's must still be what a save keeps)."""
+    return bool(environment_secret_sources())
 
 
 def document_secret(document: dict[str, Any] | None) -> str:

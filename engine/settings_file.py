@@ -1,4 +1,9 @@
-"""Reading and writing the settings file: clear errors on load, atomic saves that lose nothing."""
+"""Reading and writing the settings file: clear errors on load, atomic saves that lose nothing.
+
+Its neighbours do the rest: ``engine.secrets`` (which values are secret, masking),
+``engine.settings_environment`` (what the environment set) and ``engine.atomic_files`` (how a
+file is replaced). The names other modules imported from here still work.
+"""
 
 from __future__ import annotations
 
@@ -223,7 +228,7 @@ def _source_problem(error: SourceError) -> SettingsProblem:
     """pydantic-settings could not parse an environment variable holding a whole table."""
     found = re.search(r'field "([^"]+)"', str(error))
     field = found.group(1) if found else ""
-    name = ENV_PREFIX + field.upper() if field else ENV_PREFIX + "…"
+    name = variable_setting((field,)) or ENV_PREFIX + (field.upper() or "…")
     return SettingsProblem(
         f"environment variable {name}",
         field,

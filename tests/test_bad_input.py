@@ -298,8 +298,9 @@ def test_the_largest_audience_id_is_accepted(tmp_path: Path) -> None:
         ("FIREHOSE_CONSOLE_CONNECTIONS", "[" * 5000 + "]" * 5000, "nested too deeply"),
         ("FIREHOSE_CONSOLE_ACCOUNT", '{"access_key_id": "akia-lower"}', "like AKIA"),
         ("FIREHOSE_CONSOLE_AUDIENCE", '{"id": true}', "true is a boolean, not a number"),
+        ("firehose_console_connections", "not json", "not valid JSON for a table"),
     ],
-    ids=["not UTF-8", "deep JSON", "key in a JSON table", "boolean in a JSON table"],
+    ids=["not UTF-8", "deep JSON", "key in a JSON table", "boolean in a JSON table", "lower case"],
 )
 def test_bad_environment_values_exit_2_naming_the_variable(
     variable: str,
