@@ -7,8 +7,10 @@ settings (one message on stderr, never a traceback).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -37,6 +39,11 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_SETTINGS_PATH = Path("settings.toml")
 # A burst's messages are built in memory first: a typo like --count 1000000000 is refused.
 MAX_COUNT = 100_000
+# Slower than one record in 100 s is a typo (and 1e-300 would overflow the pacing's sleep).
+MIN_RATE = 0.01
+# Output into a closed pipe (`… | head -1`) ends quietly with the status a shell gives a
+# process killed by SIGPIPE (128 + 13), as `cat` or `yes` would end.
+EXIT_CLOSED_PIPE = 141
 
 
 class UsageError(Exception):
@@ -53,8 +60,10 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     parser.add_argument(
         "--settings",
         type=Path,
-        default=argparse.SUPPRESS if suppress else DEFAULT_SETTINGS_PATH,
-        help="settings file (default ./settings.toml; missing: the embedded sandbox)",
+        # None tells "not given" from "given": only the default path may be missing.
+        default=argparse.SUPPRESS if suppress else None,
+        help="settings file (default ./settings.toml; only that one may be missing: "
+        "then the embedded sandbox runs)",
     )
     parser.add_argument("--connection", default=default, help="connection to use")
     parser.add_argument(
@@ -79,10 +88,19 @@ def _count(text: str) -> int:
     return value
 
 
-def _positive_float(text: str) -> float:
+def _rate(text: str) -> float:
     value = float(text)
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError("must be a number above 0")
+    if not math.isfinite(value) or value < MIN_RATE:
+        raise argparse.ArgumentTypeError(
+            f"must be a number of records per second, {MIN_RATE} or more"
+        )
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError("must be a number of seconds, 0 or more")
     return value
 
 
@@ -103,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     send = commands.add_parser("send", help="send test messages into the stream")
     send.add_argument("action", choices=actions)
     send.add_argument("--count", type=_count, default=1, help="messages to send (N users)")
-    send.add_argument("--rate", type=_positive_float, help="records per second at most")
+    send.add_argument("--rate", type=_rate, help="records per second at most")
     send.add_argument("--batch", action="store_true", help="use PutRecordBatch (≤500 a call)")
     dead = commands.add_parser(
         "dead-letters", help="list, show, drop or re-send undelivered messages"
@@ -112,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     landed = commands.add_parser("landed", help="where each acknowledged record landed")
     landed.add_argument(
         "--wait",
-        type=_positive_float,
+        type=_seconds,
         default=0.0,
         metavar="SECONDS",
         help="poll until every record landed or SECONDS passed",
@@ -149,9 +167,32 @@ def _print_json(document: Any) -> None:
     sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
 
 
+def _parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+    arguments = build_parser().parse_args(argv)
+    arguments.settings_given = arguments.settings is not None
+    if not arguments.settings_given:
+        arguments.settings = DEFAULT_SETTINGS_PATH
+    return arguments
+
+
 def _load(arguments: argparse.Namespace) -> LoadedSettings:
     loaded = load_settings(arguments.settings)
     arguments.loaded = loaded  # so every error message can mask its secret
+    path = arguments.settings
+    # A typo in --settings must not quietly run on the sandbox's defaults. `preview` sends
+    # nothing: it shows the defaults and says so; the console (no command) still opens, and its
+    # first save creates the file.
+    if arguments.settings_given and not loaded.exists and not arguments.sandbox:
+        if arguments.command == "preview":
+            print(
+                f"firehose-console: {path} does not exist: previewing the built-in defaults",
+                file=sys.stderr,
+            )
+        elif arguments.command is not None:
+            raise UsageError(
+                f"{path} does not exist; create it with `firehose-console init {path}`, "
+                "or add --sandbox to run on the embedded sandbox"
+            )
     warning = permission_warning(loaded)
     if warning:
         print(f"firehose-console: {warning}", file=sys.stderr)
@@ -215,9 +256,14 @@ def _run_init(arguments: argparse.Namespace) -> int:
     from engine.settings_template import render_example_settings
 
     path: Path = arguments.path or arguments.settings
-    if path.exists():
+    if os.path.lexists(path):  # a dangling symlink too: init would write where it points
         raise UsageError(f"{path} already exists; init never overwrites a file (pick another path)")
-    write_atomically(path, render_example_settings(), private=False)
+    try:
+        write_atomically(path, render_example_settings(), private=False)
+    except OSError as error:
+        raise UsageError(
+            f"cannot write {path} ({error.strerror}); pick a directory you can write to"
+        ) from None
     print(f"wrote {path}: edit it, then run `firehose-console --settings {path} verify`")
     return EXIT_OK
 
@@ -392,11 +438,39 @@ def _fail(message: str, status: int, arguments: argparse.Namespace | None) -> in
     return status
 
 
+def _bad_settings(error: SettingsError) -> str:
+    """One line for one problem; a heading and a line each for several."""
+    if len(error.problems) == 1:
+        return f"bad settings: {error.problems[0]}"
+    return f"bad settings:\n{error}"
+
+
+def _output_closed() -> int:
+    """The reader of our output went away (`… | head -1`): end quietly. Both streams are
+    pointed at /dev/null so the interpreter's last flush cannot complain either."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        # A stream that is not a real file (a test's capture) never flushes into the pipe.
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(devnull, stream.fileno())
+    os.close(devnull)
+    return EXIT_CLOSED_PIPE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``firehose-console`` script; returns the exit status."""
+    try:
+        status = _main(argv)
+        sys.stdout.flush()  # a closed pipe shows up here, not in the interpreter's last flush
+        return status
+    except BrokenPipeError:
+        return _output_closed()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     arguments: argparse.Namespace | None = None
     try:
-        arguments = build_parser().parse_args(argv)
+        arguments = _parse_arguments(argv)
         if arguments.command == "init":
             return _run_init(arguments)
         if arguments.command is None:
@@ -405,7 +479,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as error:
         return _fail(str(error), EXIT_USAGE, arguments)
     except SettingsError as error:
-        return _fail(f"bad settings:\n{error}", EXIT_USAGE, arguments)
+        return _fail(_bad_settings(error), EXIT_USAGE, arguments)
+    except BrokenPipeError:
+        raise  # not an error of ours: main ends quietly
     except (JournalWriteFailed, ReplayInProgress, UnknownDeadLetters) as error:
         return _fail(str(error), EXIT_FAILED, arguments)
     except KeyboardInterrupt:

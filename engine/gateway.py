@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
-from engine.settings_file import redact
+from engine.secrets import redact
 
 if TYPE_CHECKING:  # boto3 and botocore's client load in ~0.5 s: only when a call is made
     from botocore.client import BaseClient

@@ -9,9 +9,17 @@ Each field's ``description`` is what ``settings.example.toml`` says about it (se
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -22,6 +30,8 @@ ENV_PREFIX = "FIREHOSE_CONSOLE_"
 ENV_NESTED_DELIMITER = "__"
 STREAM_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_.-]{1,64}$")
 RECORD_SIZE_LIMIT_BYTES = 1_024_000
+# AudienceId travels as a JSON number; a signed 64-bit integer is what consumers can hold.
+AUDIENCE_ID_MAX = 2**63 - 1
 SANDBOX_FAILURES = ("throttling", "server-error", "timeout", "access-denied", "partial-batch")
 
 
@@ -30,9 +40,27 @@ def settings_problem(problem: str, fix: str) -> PydanticCustomError:
     return PydanticCustomError("settings_problem", problem, {"fix": fix})
 
 
+def _means_a_number(annotation: Any) -> bool:
+    """Whether a field's type is a number (int, float, or either or None)."""
+    if annotation in (int, float):
+        return True
+    return any(arg in (int, float) for arg in get_args(annotation))
+
+
 class _Section(BaseModel):
     # Inputs are left out of str(ValidationError): a front printing one cannot quote the secret.
     model_config = ConfigDict(extra="forbid", validate_assignment=True, hide_input_in_errors=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _a_boolean_is_not_a_number(cls, value: Any, info: ValidationInfo) -> Any:
+        # pydantic's lax mode reads true as 1: `id = true` would quietly become audience 1.
+        field = cls.model_fields.get(info.field_name or "")
+        if isinstance(value, bool) and field is not None and _means_a_number(field.annotation):
+            raise settings_problem(
+                f"{str(value).lower()} is a boolean, not a number", "write a number, e.g. 5"
+            )
+        return value
 
 
 class AccountSettings(_Section):
@@ -159,7 +187,12 @@ class ConnectionSettings(_Section):
 class AudienceSettings(_Section):
     """The test audience used by preview and send."""
 
-    id: int = Field(123123, ge=0, description="AudienceId: an integer, immutable upstream.")
+    id: int = Field(
+        123123,
+        ge=0,
+        le=AUDIENCE_ID_MAX,
+        description="AudienceId: an integer from 0 to 2^63-1, immutable upstream.",
+    )
     internal_name: str = Field("low_engagement", description="The audience's internal name.")
     external_name: str = Field(
         "LowEngagement",

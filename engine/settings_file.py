@@ -1,17 +1,20 @@
-"""Reading and writing the settings file: clear errors on load, atomic saves that lose nothing."""
+"""Reading and writing the settings file: clear errors on load, atomic saves that lose nothing.
+
+Its neighbours do the rest: ``engine.secrets`` (which values are secret, masking),
+``engine.settings_environment`` (what the environment set) and ``engine.atomic_files`` (how a
+file is replaced). The names other modules imported from here still work.
+"""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
-import shutil
 import stat
-import tempfile
-import time
 import tomllib
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +22,55 @@ import tomli_w
 from pydantic import BaseModel, SecretStr, ValidationError
 from pydantic_settings import SettingsError as SourceError
 
-from engine.atomic_files import write_temporary
+from engine.atomic_files import (
+    STALE_TEMPORARY_SECONDS,
+    replace_atomically,
+    temporary_leftovers,
+)
+from engine.secrets import (
+    SECRET_ENV_VAR,
+    SECRET_KEY_PATH,
+    SECRET_MASK,
+    document_secret,
+    known_secrets,
+    maskable,
+    readable_by_others,
+    redact,
+    secret_from_environment,
+)
 from engine.settings import ENV_NESTED_DELIMITER, ENV_PREFIX, ConnectionSettings, Settings
+from engine.settings_environment import (
+    KeyPath,
+    environment_values,
+    keep_file_values,
+    too_deep_variables,
+    undecodable_variables,
+    variable_setting,
+    variables_inside,
+)
 
-SECRET_KEY_PATH = ("account", "secret_access_key")
-SECRET_ENV_VAR = ENV_PREFIX + ENV_NESTED_DELIMITER.join(SECRET_KEY_PATH).upper()
-SECRET_MASK = "**********"  # as pydantic shows a SecretStr
-# A temporary file a killed save left behind is removed by a later save once this old (a save
-# takes milliseconds; the margin keeps a concurrent save's own file safe).
-STALE_TEMPORARY_SECONDS = 60.0
+# Names other modules import from here; they live with their own job now.
+__all__ = [
+    "SECRET_ENV_VAR",
+    "SECRET_KEY_PATH",
+    "SECRET_MASK",
+    "STALE_TEMPORARY_SECONDS",
+    "LoadedSettings",
+    "SettingsChangedOnDisk",
+    "SettingsError",
+    "SettingsProblem",
+    "known_secrets",
+    "load_settings",
+    "permission_warning",
+    "readable_by_others",
+    "redact",
+    "render_settings",
+    "save_settings",
+    "secrets_of",
+    "settings_from_document",
+    "temporary_leftovers",
+    "write_atomically",
+]
 
 
 @dataclass(frozen=True)
@@ -67,19 +110,10 @@ class LoadedSettings:
     file_secret: SecretStr
     loaded_mtime_ns: int | None
     loaded_digest: str | None = None  # SHA-256 of the bytes loaded: catches same-mtime edits
-
-
-def _environment_name(loc: Sequence[str | int]) -> str:
-    return ENV_PREFIX + ENV_NESTED_DELIMITER.join(str(part) for part in loc).upper()
-
-
-def _environment_sets(loc: Sequence[str | int]) -> str | None:
-    """The environment variable that supplied this key, if one did (names are case-insensitive)."""
-    wanted = _environment_name(loc)
-    for name in os.environ:
-        if name.upper() == wanted:
-            return name
-    return None
+    # The file's own document (its secret taken out: that is ``file_secret``) and the values the
+    # environment gave, key by key: a save puts the file's own back where the environment's are.
+    file_document: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    environment_values: dict[KeyPath, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
 def _model_at(loc: Sequence[str | int]) -> type[BaseModel] | None:
@@ -118,6 +152,14 @@ _TYPE_FIXES = {
 }
 
 
+_RANGE_FIXES = {
+    "less_than_equal": "use a number at most",
+    "less_than": "use a number below",
+    "greater_than_equal": "use a number of at least",
+    "greater_than": "use a number above",
+}
+
+
 def _echoable(loc: tuple[Any, ...], value: Any) -> bool:
     """Whether a wrong value may be quoted back: a scalar, not at (or above) the secret."""
     if loc == SECRET_KEY_PATH[: len(loc)]:
@@ -125,11 +167,22 @@ def _echoable(loc: tuple[Any, ...], value: Any) -> bool:
     return isinstance(value, str | int | float | bool)
 
 
+def _where(loc: tuple[Any, ...], source: str) -> str:
+    """Who to blame for a problem at ``loc``: the environment variable that set it, or the
+    file (and the variables that set keys inside the table at ``loc``)."""
+    variable = variable_setting(loc) if loc else None
+    if variable:
+        return f"environment variable {variable}"
+    inside = variables_inside(loc) if loc else []
+    if inside:
+        return f"{source} with environment variable " + ", ".join(inside)
+    return source
+
+
 def _problem_from_error(error: Any, source: str) -> SettingsProblem:
     loc = tuple(error["loc"])
     key = ".".join(str(part) for part in loc)
-    env_name = _environment_sets(loc) if loc else None
-    where = f"environment variable {env_name}" if env_name else source
+    where = _where(loc, source)
     kind = error["type"]
     if kind == "settings_problem":
         return SettingsProblem(where, key, error["msg"], error["ctx"]["fix"])
@@ -145,19 +198,12 @@ def _problem_from_error(error: Any, source: str) -> SettingsProblem:
     if kind == "missing":
         return SettingsProblem(where, key, "this key is required", f"add {loc[-1]} = …")
     fix = _TYPE_FIXES.get(kind, "see settings.example.toml for the expected form")
+    if kind in _RANGE_FIXES:
+        fix = _RANGE_FIXES[kind] + " " + ", ".join(str(v) for v in error.get("ctx", {}).values())
     message = error["msg"]
     if "input" in error and kind in _TYPE_FIXES and _echoable(loc, error["input"]):
         message = f"{message}, got {error['input']!r}"
     return SettingsProblem(where, key, message.rstrip("."), fix)
-
-
-def known_secrets(document: dict[str, Any] | None = None) -> list[str]:
-    """The secret values in play (a document's and the environment's), to keep out of text."""
-    found = [os.environ.get(name, "") for name in os.environ if name.upper() == SECRET_ENV_VAR]
-    account = (document or {}).get("account")
-    if isinstance(account, dict) and isinstance(account.get("secret_access_key"), str):
-        found.append(account["secret_access_key"])
-    return [secret for secret in found if len(secret) >= 4]
 
 
 def secrets_of(loaded: LoadedSettings | None) -> list[str]:
@@ -166,15 +212,7 @@ def secrets_of(loaded: LoadedSettings | None) -> list[str]:
     if loaded is not None:
         for secret in (loaded.settings.account.secret_access_key, loaded.file_secret):
             found.append(secret.get_secret_value())
-    return [secret for secret in found if len(secret) >= 4]
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every occurrence of each secret masked."""
-    for secret in sorted(secrets, key=len, reverse=True):
-        if secret:
-            text = text.replace(secret, SECRET_MASK)
-    return text
+    return maskable(found)
 
 
 def _redacted(problem: SettingsProblem, secrets: list[str]) -> SettingsProblem:
@@ -190,7 +228,7 @@ def _source_problem(error: SourceError) -> SettingsProblem:
     """pydantic-settings could not parse an environment variable holding a whole table."""
     found = re.search(r'field "([^"]+)"', str(error))
     field = found.group(1) if found else ""
-    name = ENV_PREFIX + field.upper() if field else ENV_PREFIX + "…"
+    name = variable_setting((field,)) or ENV_PREFIX + (field.upper() or "…")
     return SettingsProblem(
         f"environment variable {name}",
         field,
@@ -199,12 +237,37 @@ def _source_problem(error: SourceError) -> SettingsProblem:
     )
 
 
+def _undecodable_problems() -> list[SettingsProblem]:
+    return [
+        SettingsProblem(
+            f"environment variable {name}",
+            "",
+            "not UTF-8 text",
+            "set it again as UTF-8 text, or unset it",
+        )
+        for name in undecodable_variables()
+    ]
+
+
+def _too_deep(source: str) -> SettingsProblem:
+    return SettingsProblem(
+        source,
+        "",
+        "nested too deeply to read (tables or lists inside each other hundreds of times)",
+        "flatten it: no settings key needs more than a few levels",
+    )
+
+
 def settings_from_document(document: dict[str, Any], source: str) -> Settings:
     """Validate a settings document (plus the environment); SettingsError names each problem.
 
     No problem quotes a secret: values at the secret's key are never echoed, and the secret's
-    text is masked wherever a wrong value is quoted.
+    text (the file's, or the environment's in either form) is masked wherever a wrong value is
+    quoted. A problem caused by an environment variable names that variable.
     """
+    problems = _undecodable_problems()
+    if problems:  # nothing else can be trusted to print: stop at the variable to fix
+        raise SettingsError(problems)
     # Keys starting with "_" would reach pydantic-settings as its own init options
     # (_env_file, _cli_parse_args, …) instead of being refused as unknown.
     reserved = [key for key in document if key.startswith("_")]
@@ -219,60 +282,131 @@ def settings_from_document(document: dict[str, Any], source: str) -> Settings:
         problems += [_problem_from_error(e, source) for e in error.errors()]
     except SourceError as error:
         problems.append(_source_problem(error))
+    except RecursionError:  # a value nested deeper than the validators can walk
+        variables = too_deep_variables()
+        sources = [f"environment variable {name}" for name in variables] or [source]
+        problems += [_too_deep(where) for where in sources]
     if problems:
         secrets = known_secrets(document)
         raise SettingsError([_redacted(problem, secrets) for problem in problems])
     return settings
 
 
+def _unusable(path: Path, problem: str, fix: str) -> SettingsError:
+    return SettingsError([SettingsProblem(str(path), "", problem, fix)])
+
+
+_NOT_A_FILE = {
+    stat.S_IFDIR: ("a directory", "name the settings file itself, e.g. DIR/settings.toml"),
+    stat.S_IFIFO: ("a named pipe (FIFO)", "name a regular settings file"),
+    stat.S_IFCHR: ("a device", "name a regular settings file"),
+    stat.S_IFBLK: ("a device", "name a regular settings file"),
+    stat.S_IFSOCK: ("a socket", "name a regular settings file"),
+}
+
+
+def _check_regular_file(path: Path, mode: int) -> None:
+    if not stat.S_ISREG(mode):
+        what, fix = _NOT_A_FILE.get(stat.S_IFMT(mode), ("not a regular file", "name a file"))
+        raise _unusable(path, f"is {what}, not a settings file", fix)
+
+
+def settings_file_exists(path: Path) -> bool:
+    """Whether ``path`` is a settings file; False only when nothing is there at all.
+
+    Anything else that is not a readable regular file raises SettingsError naming what it is,
+    at once (a FIFO is never opened, so it cannot hang): a dangling symlink, a symlink loop, a
+    directory, a device, a path whose directory cannot be entered.
+    """
+    try:
+        link = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    except OSError as error:
+        raise _unusable(
+            path, f"cannot be reached ({error.strerror})", "check the path and its directories"
+        ) from None
+    try:
+        target = os.stat(path)
+    except OSError as error:
+        fix = "point the link at a settings file, or name the file itself with --settings"
+        if error.errno == errno.ELOOP:
+            raise _unusable(path, "is a symbolic link loop", fix) from None
+        if stat.S_ISLNK(link.st_mode) and error.errno == errno.ENOENT:
+            pointee = os.readlink(path)
+            raise _unusable(
+                path, f"is a symbolic link to {pointee}, which does not exist", fix
+            ) from None
+        raise _unusable(path, f"cannot be reached ({error.strerror})", "check the path") from None
+    _check_regular_file(path, target.st_mode)
+    return True
+
+
 def _read_bytes(path: Path) -> tuple[bytes, int]:
     """The file's bytes and the mtime they go with (taken first: a later edit shows as newer)."""
     try:
-        mtime = path.stat().st_mtime_ns
-        return path.read_bytes(), mtime
+        # O_NONBLOCK: should the path have become a FIFO since it was checked, open returns
+        # at once instead of waiting for a writer; fstat then refuses it.
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as error:
-        raise SettingsError(
-            [SettingsProblem(str(path), "", f"cannot be read ({error.strerror})", "check the path")]
+        raise _unusable(
+            path, f"cannot be read ({error.strerror})", "make it readable (chmod u+r)"
         ) from None
+    try:
+        status = os.fstat(descriptor)
+        _check_regular_file(path, status.st_mode)
+        with os.fdopen(descriptor, "rb", closefd=False) as handle:
+            return handle.read(), status.st_mtime_ns
+    except OSError as error:
+        raise _unusable(path, f"cannot be read ({error.strerror})", "check the file") from None
+    finally:
+        os.close(descriptor)
 
 
 def _parse(raw: bytes, path: Path) -> dict[str, Any]:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise SettingsError(
-            [
-                SettingsProblem(
-                    str(path),
-                    "",
-                    f"not UTF-8 text (byte {error.start})",
-                    "save it as UTF-8; the file was left as it is",
-                )
-            ]
+        raise _unusable(
+            path,
+            f"not UTF-8 text (byte {error.start})",
+            "save it as UTF-8; the file was left as it is",
         ) from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        raise SettingsError(
-            [
-                SettingsProblem(
-                    str(path),
-                    "",
-                    f"not valid TOML ({error})",
-                    "correct the syntax there; the file was left as it is",
-                )
-            ]
+        raise _unusable(
+            path,
+            f"not valid TOML ({error})",
+            "correct the syntax there; the file was left as it is",
         ) from None
+    except RecursionError:
+        raise SettingsError([_too_deep(str(path))]) from None
 
 
 def _digest(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
+def _without_secret(document: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``document`` with no secret in it (kept apart, as a SecretStr)."""
+    account = document.get("account")
+    if not (isinstance(account, dict) and SECRET_KEY_PATH[1] in account):
+        return dict(document)
+    return {
+        **document,
+        "account": {k: v for k, v in account.items() if k != SECRET_KEY_PATH[1]},
+    }
+
+
 def load_settings(path: Path) -> LoadedSettings:
-    """Load settings from ``path``; a missing file gives the defaults (the seed's example)."""
+    """Load settings from ``path``; a missing file gives the defaults (the seed's example).
+
+    Anything at ``path`` that is not a readable settings file raises SettingsError (see
+    ``settings_file_exists``), as does every problem in the file or the environment.
+    """
     digest: str | None = None
-    if path.exists():
+    if settings_file_exists(path):
         raw, loaded_mtime = _read_bytes(path)
         document = _parse(raw, path)
         mtime: int | None = loaded_mtime
@@ -295,91 +429,49 @@ def load_settings(path: Path) -> LoadedSettings:
     else:
         document, mtime = {}, None
     settings = settings_from_document(document, str(path))
-    file_secret = str(document.get("account", {}).get("secret_access_key", "") or "")
     return LoadedSettings(
         settings=settings,
         path=path,
         exists=mtime is not None,
-        secret_from_environment=_environment_sets(SECRET_KEY_PATH) is not None,
-        file_secret=SecretStr(file_secret),
+        secret_from_environment=secret_from_environment(),
+        file_secret=SecretStr(document_secret(document)),
         loaded_mtime_ns=mtime,
         loaded_digest=digest,
+        file_document=_without_secret(document),
+        environment_values=environment_values(settings.to_document(secret="")),
     )
 
 
 def render_settings(settings: Settings, loaded: LoadedSettings) -> str:
-    """The TOML text a save writes; a secret from the environment is replaced by the file's own."""
+    """The TOML text a save writes. Nothing the environment supplied is written: a secret from
+    the environment is replaced by the file's own, and every other key still holding the
+    environment's value keeps the file's own value (or stays out, if the file had none)."""
     secret = (
         loaded.file_secret.get_secret_value()
         if loaded.secret_from_environment
         else settings.account.secret_access_key.get_secret_value()
     )
-    return tomli_w.dumps(settings.to_document(secret=secret))
-
-
-def _temporary_name_pattern(path: Path) -> re.Pattern[str]:
-    # What tempfile.mkstemp(prefix=".NAME.") makes: the prefix and 8 random characters.
-    return re.compile(re.escape(f".{path.name}.") + r"[a-z0-9_]{8}")
-
-
-def temporary_leftovers(path: Path) -> list[Path]:
-    """Temporary files a save of ``path`` killed mid-write left beside it. The loader never
-    reads them; a later save removes those older than STALE_TEMPORARY_SECONDS."""
-    pattern = _temporary_name_pattern(path)
-    try:
-        return sorted(p for p in path.parent.iterdir() if pattern.fullmatch(p.name))
-    except OSError:
-        return []
-
-
-def _remove_stale_leftovers(path: Path) -> None:
-    deadline = time.time() - STALE_TEMPORARY_SECONDS
-    for leftover in temporary_leftovers(path):
-        try:
-            if leftover.stat().st_mtime < deadline:
-                leftover.unlink()
-        except OSError:
-            pass  # gone already, or not ours to remove
+    document = settings.to_document(secret=secret)
+    keep_file_values(document, loaded.file_document, loaded.environment_values)
+    document.setdefault("account", {})[SECRET_KEY_PATH[1]] = secret
+    return tomli_w.dumps(document)
 
 
 def write_atomically(path: Path, text: str, *, private: bool) -> None:
     """Write ``text`` to ``path`` so a reader sees the old file or the new one, never a mix,
-    even if the process is killed mid-save (temporary file, fsync, rename, directory fsync).
+    even if the process is killed mid-save (see ``engine.atomic_files``).
 
     The previous file is kept beside it as ``PATH.bak`` (itself replaced atomically).
-    ``private`` gives mode 0600 to both. A killed save can leave a ``.PATH.xxxxxxxx``
-    temporary file (mode 0600) that nothing reads; a later save removes it.
+    ``private`` gives mode 0600 to both; otherwise an existing file keeps its mode. A killed
+    save can leave a ``.PATH.firehose-console-tmp-XXXXXXXX`` file (mode 0600) that nothing
+    reads; a later save removes it.
     """
     path = path.resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = 0o600 if private else 0o644
     if path.exists() and not private:
         mode = stat.S_IMODE(path.stat().st_mode)
-    prefix = f".{path.name}."
-    temporary = write_temporary(path.parent, prefix, text, mode)
-    try:
-        if path.exists():
-            backup = path.with_name(path.name + ".bak")
-            copy = tempfile.mkstemp(prefix=prefix, dir=path.parent)
-            os.close(copy[0])
-            try:
-                shutil.copy2(path, copy[1])
-                if private:
-                    os.chmod(copy[1], 0o600)
-                os.replace(copy[1], backup)
-            except BaseException:
-                Path(copy[1]).unlink(missing_ok=True)
-                raise
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
-    _remove_stale_leftovers(path)
+    replace_atomically(path, text, mode, keep_backup=True)
 
 
 def save_settings(
@@ -391,7 +483,7 @@ def save_settings(
     changed since it was loaded unless ``force``.
     """
     path = loaded.path
-    if path.exists():
+    if settings_file_exists(path):
         raw, mtime = _read_bytes(path)
         _parse(raw, path)  # a malformed file is never overwritten
         changed = mtime != loaded.loaded_mtime_ns or (
@@ -409,7 +501,8 @@ def save_settings(
                 ]
             )
     text = render_settings(settings, loaded)
-    written_secret = tomllib.loads(text)["account"]["secret_access_key"]
+    written = tomllib.loads(text)
+    written_secret = document_secret(written)
     write_atomically(path, text, private=bool(written_secret))
     return LoadedSettings(
         settings=settings,
@@ -419,15 +512,9 @@ def save_settings(
         file_secret=SecretStr(written_secret),
         loaded_mtime_ns=path.stat().st_mtime_ns,
         loaded_digest=_digest(text.encode("utf-8")),
+        file_document=_without_secret(written),
+        environment_values=loaded.environment_values,
     )
-
-
-def readable_by_others(path: Path) -> bool:
-    """True when a file holding a secret can be read by group or others."""
-    try:
-        return bool(stat.S_IMODE(path.stat().st_mode) & 0o077)
-    except OSError:
-        return False
 
 
 def permission_warning(loaded: LoadedSettings) -> str | None:

@@ -4,9 +4,14 @@ settings loader, fuzzed, either loads or raises SettingsError."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import shutil
 import string
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,6 +22,7 @@ from hypothesis import strategies as st
 from console.cli import main
 from engine.settings_file import LoadedSettings, SettingsError, load_settings
 
+ROOT = Path(__file__).resolve().parents[1]
 BASE = '[connections.travel]\ndelivery_stream_name = "mPTravelAudiences"\n'
 KEYS = '[account]\naccess_key_id = "AKIAIOSFODNN7EXAMPLE"\nsecret_access_key = "bad-input-secret"\n'
 
@@ -161,9 +167,12 @@ def test_bad_environment_variable_exits_2_naming_it(
         (["send", "add", "--count", "0", "--json"], "--count: must be 1 or more"),
         (["send", "add", "--count", "100001", "--json"], "--count: must be at most 100000"),
         (["send", "add", "--count", "many", "--json"], "--count: invalid"),
-        (["send", "add", "--rate", "-1", "--json"], "--rate: must be a number above 0"),
-        (["send", "add", "--rate", "nan", "--json"], "--rate: must be a number above 0"),
-        (["send", "add", "--rate", "inf", "--json"], "--rate: must be a number above 0"),
+        (["send", "add", "--rate", "-1", "--json"], "--rate: must be a number of records"),
+        (["send", "add", "--rate", "nan", "--json"], "--rate: must be a number of records"),
+        (["send", "add", "--rate", "inf", "--json"], "--rate: must be a number of records"),
+        # 1e-300 overflowed the pacing's sleep and was reported as a 500 from Firehose.
+        (["send", "add", "--rate", "1e-300", "--json"], "per second, 0.01 or more"),
+        (["send", "add", "--rate", "0.009", "--json"], "per second, 0.01 or more"),
         (["verify", "--bogus"], "unrecognized arguments: --bogus"),
         (["--connection", "nope", "preview", "add", "--json"], "no connection named 'nope'"),
         (["dead-letters", "burn", "--json"], "invalid choice: 'burn'"),
@@ -172,14 +181,199 @@ def test_bad_environment_variable_exits_2_naming_it(
 def test_bad_command_line_exits_2_with_one_line(
     argv: list[str], words: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    status, out, err = run(capsys, "--settings", str(tmp_path / "absent.toml"), *argv)
+    settings = tmp_path / "settings.toml"
+    settings.write_text(BASE)
+    status, out, err = run(capsys, "--settings", str(settings), *argv)
     assert (status, out) == (2, "")
     assert words in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
-def test_settings_path_that_is_a_directory(tmp_path: Path, capsys) -> None:
-    status, out, err = run(capsys, "--settings", str(tmp_path), "verify", "--json")
-    assert (status, out) == (2, "") and "cannot be read" in err
+# -- what --settings names ----------------------------------------------------------------
+
+
+def _dangling(directory: Path) -> Path:
+    (directory / "link.toml").symlink_to(directory / "nowhere.toml")
+    return directory / "link.toml"
+
+
+def _loop(directory: Path) -> Path:
+    (directory / "a.toml").symlink_to(directory / "b.toml")
+    (directory / "b.toml").symlink_to(directory / "a.toml")
+    return directory / "a.toml"
+
+
+def _fifo(directory: Path) -> Path:
+    os.mkfifo(directory / "pipe.toml")
+    return directory / "pipe.toml"
+
+
+NOT_A_SETTINGS_FILE: dict[str, tuple[Callable[[Path], Path], str]] = {
+    "dangling symlink": (_dangling, "is a symbolic link to "),
+    "symlink loop": (_loop, "is a symbolic link loop"),
+    "FIFO": (_fifo, "is a named pipe (FIFO)"),
+    "device": (lambda directory: Path(os.devnull), "is a device"),
+    "directory": (lambda directory: directory, "is a directory"),
+}
+
+
+@pytest.mark.parametrize("kind", list(NOT_A_SETTINGS_FILE))
+def test_settings_path_that_is_not_a_file_exits_2_at_once(kind: str, tmp_path: Path) -> None:
+    # A real process: a FIFO opened for reading would block it until the timeout fails the test.
+    make, words = NOT_A_SETTINGS_FILE[kind]
+    path = make(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "console", "--settings", str(path), "send", "add", "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.count("\n") == 1 and words in result.stderr and str(path) in result.stderr
+
+
+@pytest.mark.parametrize(
+    "command", [["verify"], ["send", "add"], ["dead-letters", "replay"], ["dead-letters", "list"]]
+)
+def test_a_named_settings_file_that_does_not_exist_is_refused(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "settngs.toml"  # a typo must not quietly send to the sandbox
+    status, out, err = run(capsys, "--settings", str(path), *command, "--json")
+    assert (status, out) == (2, "") and len(err.splitlines()) == 1
+    assert f"{path} does not exist" in err and "init" in err and "--sandbox" in err
+
+
+def test_preview_of_a_missing_named_file_shows_the_defaults_and_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "settngs.toml"
+    status, out, err = run(capsys, "--settings", str(path), "preview", "add", "--json")
+    assert status == 0 and json.loads(out)["messages"]
+    assert f"{path} does not exist: previewing the built-in defaults" in err
+
+
+def test_only_the_default_path_falls_back_to_the_sandbox(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no ./settings.toml here
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    status, out, _ = run(capsys, "send", "add", "--json")
+    assert status == 0 and json.loads(out)["delivered"] == 1
+    status, out, _ = run(capsys, "--settings", "settings.toml", "send", "add", "--json")
+    assert (status, out) == (2, "")
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        ("a = " + "{x=" * 5000 + "1" + "}" * 5000, "nested too deeply"),
+        ("a = " + "[" * 5000 + "1" + "]" * 5000, "nested too deeply"),
+        (BASE + "[audience]\nid = true\n", "audience.id: true is a boolean, not a number"),
+        (BASE + "[delivery]\nmax_attempts = false\n", "delivery.max_attempts: false is a"),
+        (BASE + "[sandbox]\nseed = true\n", "sandbox.seed: true is a boolean"),
+        (BASE + "[audience]\nid = 9223372036854775808\n", "at most 9223372036854775807"),
+    ],
+    ids=["deep tables", "deep lists", "id true", "attempts false", "seed true", "id over 2^63-1"],
+)
+def test_more_bad_settings_exit_2(
+    content: str, words: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "settings.toml"
+    path.write_text(content)
+    status, out, err = run(capsys, "--settings", str(path), "preview", "add", "--json")
+    assert (status, out) == (2, "") and words in err and "Traceback" not in err
+
+
+def test_the_largest_audience_id_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "settings.toml"
+    path.write_text(BASE + f"[audience]\nid = {2**63 - 1}\n")
+    assert load_settings(path).settings.audience.id == 2**63 - 1
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "words"),
+    [
+        ("FIREHOSE_CONSOLE_AUDIENCE__INTERNAL_NAME", "ab\udcff", "not UTF-8 text"),
+        ("FIREHOSE_CONSOLE_CONNECTIONS", "[" * 5000 + "]" * 5000, "nested too deeply"),
+        ("FIREHOSE_CONSOLE_ACCOUNT", '{"access_key_id": "akia-lower"}', "like AKIA"),
+        ("FIREHOSE_CONSOLE_AUDIENCE", '{"id": true}', "true is a boolean, not a number"),
+        ("firehose_console_connections", "not json", "not valid JSON for a table"),
+    ],
+    ids=["not UTF-8", "deep JSON", "key in a JSON table", "boolean in a JSON table", "lower case"],
+)
+def test_bad_environment_values_exit_2_naming_the_variable(
+    variable: str,
+    value: str,
+    words: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    path = tmp_path / "settings.toml"
+    path.write_text(BASE)
+    monkeypatch.setenv(variable, value)  # os.environ keeps undecodable bytes as surrogates
+    status, out, err = run(capsys, "--settings", str(path), "preview", "add", "--json")
+    assert (status, out) == (2, "") and words in err
+    assert f"environment variable {variable}" in err and str(path) not in err
+
+
+def run_unprivileged(*argv: str) -> subprocess.CompletedProcess[str]:
+    """The CLI in a real process that file permissions apply to: as root, one without the
+    capabilities that override them."""
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("running as root without setpriv: permissions cannot apply")
+        prefix = [setpriv, "--bounding-set=-dac_override,-dac_read_search"]
+    return subprocess.run(
+        [*prefix, sys.executable, "-m", "console", *argv],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_a_settings_file_in_an_unreadable_directory_exits_2(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / "settings.toml").write_text(BASE)
+    locked.chmod(0o000)
+    result = run_unprivileged("--settings", str(locked / "settings.toml"), "preview", "add")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert "cannot be reached (Permission denied)" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_init_into_a_read_only_directory_exits_2(tmp_path: Path) -> None:
+    read_only = tmp_path / "read-only"
+    read_only.mkdir()
+    read_only.chmod(0o555)
+    result = run_unprivileged("init", str(read_only / "new.toml"))
+    assert (result.returncode, result.stdout) == (2, "")
+    assert "cannot write" in result.stderr and "Permission denied" in result.stderr
+    assert result.stderr.count("\n") == 1 and list(read_only.iterdir()) == []
+
+
+def test_output_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    # The reader is gone before the first byte is written, as after `| head -1`.
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "console", "--sandbox", "preview", "add"],
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=writer,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(writer)
+    assert (result.returncode, result.stderr) == (141, "")
 
 
 def test_init_over_an_existing_file(tmp_path: Path, capsys) -> None:

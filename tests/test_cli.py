@@ -40,7 +40,7 @@ def run_json(capsys, *argv: str) -> tuple[int, dict]:
 
 @pytest.fixture()
 def no_file(tmp_path: Path) -> list[str]:
-    return ["--settings", str(tmp_path / "absent.toml")]
+    return ["--settings", str(tmp_path / "absent.toml"), "--sandbox"]
 
 
 def test_preview_json_fields(capsys, no_file) -> None:
@@ -182,6 +182,7 @@ def test_script_end_to_end_in_a_subprocess(tmp_path: Path) -> None:
             "console",
             "--settings",
             str(tmp_path / "none.toml"),
+            "--sandbox",
             "send",
             "add",
             "--count",

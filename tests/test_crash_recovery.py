@@ -324,7 +324,7 @@ def test_a_save_killed_at_any_moment_leaves_the_old_or_the_new_file(tmp_path: Pa
     leftovers = temporary_leftovers(path)
     assert all(stat.S_IMODE(leftover.stat().st_mode) == 0o600 for leftover in leftovers)
     if not leftovers:  # the dice never hit the write: make one as a kill would
-        leftover = tmp_path / ".settings.toml.abcd1234"
+        leftover = tmp_path / ".settings.toml.firehose-console-tmp-abcd1234"
         leftover.write_text(rendered(VERSION_B)[:50])
         leftovers = [leftover]
     for leftover in leftovers:

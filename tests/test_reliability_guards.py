@@ -104,7 +104,9 @@ def test_a_sandbox_that_cannot_listen_fails_at_once(
     started = time.monotonic()
     with pytest.raises(SandboxStartError, match="cannot listen on 192.0.2.1"):
         EmbeddedSandbox("s").start()
-    status = main(["--settings", str(tmp_path / "absent.toml"), "send", "add", "--json"])
+    status = main(
+        ["--settings", str(tmp_path / "absent.toml"), "--sandbox", "send", "add", "--json"]
+    )
     captured = capsys.readouterr()
     assert status == 1 and captured.out == ""
     assert captured.err.splitlines()[-1].startswith("firehose-console: SandboxStartError:")

@@ -334,3 +334,47 @@ def test_reprs_events_alerts_and_errors_hold_no_canary(
     with pytest.raises(Exception) as raised_call:
         gateway.put_record("canary-stream", b"{}")
     assert CANARY not in str(raised_call.value) and CANARY not in repr(raised_call.value)
+
+
+@pytest.mark.parametrize(
+    "environment",
+    [
+        {
+            "FIREHOSE_CONSOLE_ACCOUNT": json.dumps(
+                {"access_key_id": KEY_ID, "secret_access_key": CANARY}
+            )
+        },
+        {
+            "FIREHOSE_CONSOLE_ACCOUNT__SECRET_ACCESS_KEY": CANARY,
+            "FIREHOSE_CONSOLE_ACCOUNT__ACCESS_KEY_ID": KEY_ID,
+        },
+        {
+            "firehose_console_account": json.dumps(
+                {"access_key_id": KEY_ID, "SECRET_ACCESS_KEY": CANARY}
+            )
+        },
+    ],
+    ids=["JSON table", "own variable", "lower-case JSON table"],
+)
+def test_an_environment_secret_in_any_form_is_masked_and_never_saved(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    environment: dict[str, str],
+) -> None:
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    run = Transcript(capsys)
+    pasted = tmp_path / "pasted.toml"  # the secret pasted in the wrong place, too
+    pasted.write_text(f'[connections.travel]\ndelivery_stream_name = "s"\nregion = "{CANARY}"\n')
+    status, _, err = run("--settings", str(pasted), "preview", "add")
+    assert status == 2 and "'**********' is not a region" in err
+    settings = tmp_path / "settings.toml"
+    settings.write_text('[connections.travel]\ndelivery_stream_name = "s"\n')
+    status, _, err = run("--settings", str(settings), "--sandbox", "preview", "add")
+    assert status == 0
+    run.assert_clean()
+    loaded = load_settings(settings)
+    assert loaded.secret_from_environment
+    save_settings(loaded.settings, loaded)
+    assert files_holding_canary(tmp_path, skip=tmp_path / "none") == [pasted]

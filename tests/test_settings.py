@@ -147,6 +147,106 @@ def test_secret_from_environment_is_never_written(
     assert "file-secret-value" in text
 
 
+SECRET_TABLE = '{"access_key_id": "AKIAIOSFODNN7EXAMPLE", "secret_access_key": "env-canary-secret"}'
+
+
+def test_secret_from_an_environment_table_is_never_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, GOOD)
+    monkeypatch.setenv("FIREHOSE_CONSOLE_ACCOUNT", SECRET_TABLE)
+    loaded = load_settings(path)
+    assert loaded.secret_from_environment
+    assert loaded.settings.account.secret_access_key.get_secret_value() == "env-canary-secret"
+    save_settings(loaded.settings, loaded)
+    text = path.read_text()
+    assert "env-canary-secret" not in text and "file-secret-value" in text
+
+
+def test_a_save_keeps_the_files_own_values_where_the_environment_set_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, GOOD)  # region eu-west-1, no [delivery]
+    monkeypatch.setenv("FIREHOSE_CONSOLE_CONNECTIONS__TRAVEL__REGION", "us-west-2")
+    monkeypatch.setenv("FIREHOSE_CONSOLE_DELIVERY__MAX_ATTEMPTS", "9")
+    loaded = load_settings(path)
+    changed = loaded.settings.model_copy(deep=True)
+    changed.audience.id = 42  # an edit of a key the environment does not set
+    save_settings(changed, loaded)
+    monkeypatch.delenv("FIREHOSE_CONSOLE_CONNECTIONS__TRAVEL__REGION")
+    monkeypatch.delenv("FIREHOSE_CONSOLE_DELIVERY__MAX_ATTEMPTS")
+    on_its_own = load_settings(path).settings
+    assert on_its_own.connections["travel"].region == "eu-west-1"  # the file's own
+    assert "max_attempts" not in path.read_text()  # the file had none: the default stays
+    assert on_its_own.audience.id == 42
+
+
+def test_a_key_edited_after_the_environment_set_it_is_saved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, GOOD)
+    monkeypatch.setenv("FIREHOSE_CONSOLE_CONNECTIONS__TRAVEL__REGION", "us-west-2")
+    loaded = load_settings(path)
+    changed = loaded.settings.model_copy(deep=True)
+    changed.connections["travel"].region = "ap-south-1"  # an edit in the console
+    save_settings(changed, loaded)
+    assert 'region = "ap-south-1"' in path.read_text()
+
+
+@pytest.mark.parametrize(
+    "environment",
+    [
+        {
+            "FIREHOSE_CONSOLE_ACCOUNT__ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE",
+            "FIREHOSE_CONSOLE_ACCOUNT__SECRET_ACCESS_KEY": "env-canary-secret",
+        },
+        {"FIREHOSE_CONSOLE_ACCOUNT": SECRET_TABLE},
+    ],
+    ids=["one variable a key", "one table"],
+)
+def test_a_file_saved_with_both_keys_from_the_environment_loads_on_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, environment: dict[str, str]
+) -> None:
+    path = write(tmp_path, '[connections.travel]\ndelivery_stream_name = "s"\n')
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    loaded = load_settings(path)
+    assert loaded.settings.account.access_key_id == "AKIAIOSFODNN7EXAMPLE"
+    save_settings(loaded.settings, loaded)
+    for name in environment:
+        monkeypatch.delenv(name)
+    text = path.read_text()
+    assert "AKIAIOSFODNN7EXAMPLE" not in text and "env-canary-secret" not in text
+    assert load_settings(path).settings.account.access_key_id == ""  # the credential chain
+
+
+def test_a_save_removes_only_its_own_leftovers(tmp_path: Path, capsys) -> None:
+    # `init new.toml` once deleted a user's two-hour-old `.new.toml.original`.
+    from console.cli import main
+
+    leftover = tmp_path / ".new.toml.firehose-console-tmp-abcd1234"  # a killed save's
+    users = [tmp_path / ".new.toml.original", tmp_path / ".new.toml.abcd1234"]
+    for path in [leftover, *users]:
+        path.write_text("x")
+        os.utime(path, (1, 1))
+    assert main(["init", str(tmp_path / "new.toml")]) == 0
+    assert not leftover.exists() and all(path.exists() for path in users)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["new.toml", *(path.name for path in users)]
+    )
+
+
+def test_journal_rewrites_follow_the_same_rule(tmp_path: Path) -> None:
+    from engine.atomic_files import replace_atomically, temporary_leftovers
+
+    journal = tmp_path / "letters.jsonl"
+    stale = tmp_path / ".letters.jsonl.firehose-console-tmp-abcd1234"
+    stale.write_text("{}")
+    os.utime(stale, (1, 1))
+    replace_atomically(journal, "{}\n")
+    assert journal.read_text() == "{}\n" and temporary_leftovers(journal) == []
+
+
 def test_malformed_file_is_never_overwritten(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD)
     loaded = load_settings(path)
