@@ -32,6 +32,7 @@ from console.messages import (
 )
 from console.session_app import Clock, SessionApp
 from console.widgets.alerts_pane import AlertsPane
+from console.widgets.dead_letters_pane import DeadLettersBrowser
 from console.widgets.delivered_pane import DeliveredPane
 from console.widgets.dialogs import AddConnectionScreen, ChooseConnectionScreen, ConfirmScreen
 from console.widgets.preview_pane import PreviewPane
@@ -345,6 +346,18 @@ class FirehoseConsoleApp(SessionApp):
 
     def action_replay_dead_letters(self) -> None:
         self.run_replay(self.session)
+
+    def action_browse_dead_letters(self, select: str = "") -> None:
+        browser = DeadLettersBrowser(
+            lambda: self._started(self.session),
+            self.query_one(AlertsPane).record_console_failure,
+            select=select or None,
+        )
+
+        def closed(_: None) -> None:
+            self.read_dead_letters(self.session)  # the Alerts tab shows what is left
+
+        self.push_screen(browser, closed)
 
     def action_clear_alerts(self) -> None:
         self.session.alerts.clear()

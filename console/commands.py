@@ -176,6 +176,16 @@ CONSOLE_ACTIONS: tuple[ConsoleAction, ...] = (
     ),
     ConsoleAction(
         "Alerts",
+        "Browse dead letters",
+        "browse_dead_letters",
+        "l",
+        "Letters",
+        "alerts.browse-dead-letters",
+        "Open the dead letters: see each one in full, replay or drop it",
+        tab="alerts",
+    ),
+    ConsoleAction(
+        "Alerts",
         "Clear alerts and attempt log",
         "clear_alerts",
         "x",

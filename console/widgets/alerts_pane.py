@@ -138,6 +138,7 @@ class AlertsPane(Vertical):
         yield RichLog(id="attempt-log", max_lines=ATTEMPT_LOG_LINES, wrap=True, min_width=20)
         with Horizontal(id="dead-letters-bar"):
             yield Label("Dead letters: none", id="dead-letters-title")
+            yield Button("Browse", compact=True, id="browse-dead-letters", tooltip="l")
             yield Button("Replay", compact=True, id="replay-dead-letters", tooltip="p")
         yield DataTable(id="dead-letters", cursor_type="row")
 
@@ -279,6 +280,17 @@ class AlertsPane(Vertical):
                 key=letter.message_id,
             )
         self.query_one("#replay-dead-letters", Button).disabled = not letters
+
+    @on(Button.Pressed, "#browse-dead-letters")
+    async def _browse_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        await self.run_action("app.browse_dead_letters")
+
+    @on(DataTable.RowSelected, "#dead-letters")
+    async def _letter_chosen(self, event: DataTable.RowSelected) -> None:
+        """Enter on a letter opens the browser at it."""
+        event.stop()
+        await self.run_action(f"app.browse_dead_letters({str(event.row_key.value)!r})")
 
     @on(Button.Pressed, "#replay-dead-letters")
     async def _replay_pressed(self, event: Button.Pressed) -> None:
