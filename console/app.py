@@ -31,7 +31,7 @@ from console.messages import (
     VerificationFinished,
 )
 from console.session_app import Clock, SessionApp
-from console.widgets.alerts_pane import AlertsPane
+from console.widgets.alerts_pane import AlertsPane, recovery_summary
 from console.widgets.dead_letters_pane import DeadLettersBrowser
 from console.widgets.delivered_pane import DeliveredPane
 from console.widgets.dialogs import AddConnectionScreen, ChooseConnectionScreen, ConfirmScreen
@@ -174,10 +174,9 @@ class FirehoseConsoleApp(SessionApp):
         send.show_tally(digest.tally, digest.rate)
         recovered = [e for e in digest.recent if isinstance(e, InterruptedRunRecovered)]
         if recovered:
-            count = sum(len(event.letters) for event in recovered)
+            letters = [letter for event in recovered for letter in event.letters]
             self.notify(
-                f"{count} message(s) an interrupted run was sending are now dead letters "
-                "(possible duplicates: they may have arrived). See the Alerts tab.",
+                f"{recovery_summary(letters)}. l on the Alerts tab shows them.",
                 title="Interrupted run recovered",
                 severity="warning",
                 timeout=10,

@@ -30,8 +30,9 @@ SEED_POLICY: dict[str, Any] = {
     ],
 }
 BATCH_PERMISSION_NOTE = (
-    "`send --batch` uses PutRecordBatch, which needs firehose:PutRecordBatch: the seed's policy "
-    "lacks it; add it to the Action list to send in batches."
+    "Batch sends (a burst's batch option, `send --batch`) use PutRecordBatch, which needs "
+    "firehose:PutRecordBatch: the filled-in policy grants only PutRecord; add it to the Action "
+    "list to send in batches."
 )
 
 

@@ -76,6 +76,24 @@ def _clock(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%H:%M:%S")
 
 
+def recovery_summary(letters: Sequence[DeadLetter]) -> str:
+    """What an interrupted run left, in the dead letters now: how many have unknown fate
+    (sent, never answered: possible duplicates) and how many were never sent (README
+    "Reliability")."""
+    unknown = sum(1 for letter in letters if letter.possible_duplicate)
+    unsent = len(letters) - unknown
+    parts = []
+    if unknown:
+        verb = "has" if unknown == 1 else "have"
+        parts.append(f"{unknown} {verb} unknown fate (possible duplicates: they may have arrived)")
+    if unsent:
+        parts.append(f"{unsent} {'was' if unsent == 1 else 'were'} never sent")
+    noun = "message" if len(letters) == 1 else "messages"
+    return f"{len(letters)} {noun} of an interrupted run moved to the dead letters: " + ", ".join(
+        parts
+    )
+
+
 def attempt_text(event: DeliveryEvent) -> tuple[str, str]:
     """One line of the attempt log, and the theme colour it is shown in."""
     if isinstance(event, AttemptStarted):
@@ -112,11 +130,7 @@ def attempt_text(event: DeliveryEvent) -> tuple[str, str]:
             "text-accent",
         )
     if isinstance(event, InterruptedRunRecovered):
-        return (
-            f"         ☠ {len(event.letters)} message(s) of an interrupted run moved to the "
-            "dead letters (possible duplicates)",
-            "text-error",
-        )
+        return f"         ☠ {recovery_summary(event.letters)}", "text-error"
     return type(event).__name__, ""
 
 

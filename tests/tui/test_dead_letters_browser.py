@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 from driving import make_app, notifications, run_scenario, sandbox_settings, screen_text, settle
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, RichLog, Static
 
 import engine.dead_letters as dead_letters_module
 from console.app import FirehoseConsoleApp
 from console.widgets.dead_letters_pane import DeadLettersBrowser
 from engine.dead_letters import DeadLetter, DeadLetterJournal
+from engine.events import InterruptedRunRecovered
 from engine.failures import Failure, FailureClass
 from engine.journaled import JournaledMessage
 from engine.jsonl import JournalWriteFailed, append_json_lines
@@ -176,5 +177,35 @@ def test_a_drop_that_cannot_write_the_journal_is_a_notice_and_an_alert(
         assert "could not write the journal" in notifications(app)
         assert f"Drop {letters[0].message_id[:8]} failed" in notifications(app)
         assert len(browser_rows(app)) == 4
+
+    run_scenario(app, scenario)
+
+
+def test_the_recovery_notice_tells_unknown_fate_from_never_sent(tmp_path: Path) -> None:
+    """57 letters an interrupted run left: 4 sent but unanswered, 53 never sent (the CLI's
+    figures); the console no longer calls all 57 possible duplicates."""
+    path = sandbox_settings(tmp_path)
+    app = make_app(path, use_sandbox=True)
+    settings = load_settings(path).settings
+    messages = burst_messages(settings, Action.ADD, 57, timestamp=1, connection_name="travel")
+    letters = tuple(
+        DeadLetter.interrupted(
+            JournaledMessage.from_message(message, "travel", "t"), "t", sent=number < 4
+        )
+        for number, message in enumerate(messages)
+    )
+
+    async def scenario(app: FirehoseConsoleApp, pilot: Pilot[int]) -> None:
+        app.event_sink(InterruptedRunRecovered(letters, "journal.jsonl"))
+        await settle(pilot)
+        expected = (
+            "57 messages of an interrupted run moved to the dead letters: 4 have unknown fate "
+            "(possible duplicates: they may have arrived), 53 were never sent"
+        )
+        assert expected in notifications(app)
+        await pilot.press("f4")
+        await settle(pilot)
+        log = "".join(strip.text for strip in app.query_one(RichLog).lines)
+        assert expected in log
 
     run_scenario(app, scenario)
