@@ -26,7 +26,7 @@ from textual.widgets import DataTable, Input, SelectionList, Static
 from console.app import FirehoseConsoleApp
 from console.widgets.dialogs import AddConnectionScreen, ChooseConnectionScreen, ConfirmScreen
 from console.widgets.preview_pane import PreviewPane
-from console.widgets.settings_fields import SecretField
+from console.widgets.settings_fields import SecretField, identity_options
 
 CANARY_SECRET = "CANARY-s3cr3t-never-on-screen"
 
@@ -212,5 +212,31 @@ def test_the_secret_shows_only_when_revealed(tmp_path: Path) -> None:
         await pilot.press("ctrl+t")
         await pilot.pause()
         assert CANARY_SECRET not in screen_text(app)
+
+    run_scenario(app, scenario)
+
+
+def test_the_exclusion_list_shows_each_state_in_text_and_sums_it_up(tmp_path: Path) -> None:
+    app = make_app(tmp_path / "settings.toml", auto_verify=False)
+
+    async def scenario(app: FirehoseConsoleApp, pilot: Pilot[int]) -> None:
+        row = field(app, "connections.travel.identities_to_exclude")
+        await open_section(pilot, app, row.key)
+        picker = row.query_one(SelectionList)
+        picker.focus()
+        row.scroll_visible(animate=False)
+        await pilot.pause()
+        text = screen_text(app)
+        assert "[ ] Customer ID" in text and "[x] Customer ID" not in text
+        assert "none of 26 excluded; space toggles [x]" in text
+        await pilot.press("space")  # the first entry
+        await pilot.press("down", "space")
+        await pilot.pause()
+        first, second = (label for label, _ in identity_options()[:2])
+        summary = str(row.query_one(".picker-summary", Static).render())
+        assert summary == f"2 of 26 excluded: {first}, {second}"
+        lines = screen_text(app).splitlines()
+        assert any(f"[x] {first}" in line for line in lines)
+        assert any(f"[x] {second}" in line for line in lines)
 
     run_scenario(app, scenario)
