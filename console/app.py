@@ -44,6 +44,7 @@ from engine.events import DeliveryGaveUp, InterruptedRunRecovered, RecordDeliver
 from engine.records import Action, OutgoingMessage, burst_messages, test_user_messages
 from engine.settings import Settings
 from engine.settings_file import LoadedSettings
+from engine.verification import policy_file_path
 
 
 class FirehoseConsoleApp(SessionApp):
@@ -375,7 +376,21 @@ class FirehoseConsoleApp(SessionApp):
             self.notify("Verify first (ctrl+r): the policy needs the account id.")
             return
         self.copy_to_clipboard(policy)
-        self.notify("IAM policy copied to the clipboard.")
+        # OSC 52: the terminal may ignore it, and nothing tells us whether it did.
+        self.notify(
+            "IAM policy sent to the terminal's clipboard (OSC 52). If your terminal ignores "
+            "it, w writes the policy to a file.",
+            title="Copy IAM policy",
+        )
+
+    def action_write_policy(self) -> None:
+        report = self.query_one(VerifyPane).report
+        if report is None:
+            self.notify("Verify first (ctrl+r): the policy needs the account id.")
+            return
+        self.run_write_policy(
+            report.policy, policy_file_path(self.loaded.path, self.connection_name)
+        )
 
     def action_toggle_secret(self) -> None:
         revealed = self.form.toggle_secret()

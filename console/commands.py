@@ -201,7 +201,17 @@ CONSOLE_ACTIONS: tuple[ConsoleAction, ...] = (
         "c",
         "Copy policy",
         "verify.copy-policy",
-        "Copy the filled-in IAM policy to the clipboard",
+        "Send the filled-in IAM policy to the terminal's clipboard (OSC 52)",
+        tab="verify",
+    ),
+    ConsoleAction(
+        "Verify",
+        "Write IAM policy to a file",
+        "write_policy",
+        "w",
+        "Write policy",
+        "verify.write-policy",
+        "Write the filled-in IAM policy beside the settings file (iam-policy-<connection>.json)",
         tab="verify",
     ),
     ConsoleAction(
