@@ -73,6 +73,7 @@ class FirehoseConsoleApp(SessionApp):
         )
         self.draft: Settings = loaded.settings  # the last valid settings of the form
         self.dirty = False
+        self._form_valid = True  # whether the form's settings are valid (else: the draft's)
         self._auto_verify = auto_verify
         self._tabs: TabbedContent | None = None
 
@@ -215,9 +216,12 @@ class FirehoseConsoleApp(SessionApp):
         if message.settings is not None:
             self.draft = message.settings
         self.query_one(PreviewPane).show(message.settings, self.form.connection_name)
+        form_valid = message.settings is not None
+        if (message.dirty, form_valid) != (self.dirty, self._form_valid):
+            self._form_valid = form_valid
+            self.query_one(SendPane).show_unsaved(message.dirty, form_valid=form_valid)
         if message.dirty != self.dirty:
             self.dirty = message.dirty
-            self.query_one(SendPane).show_unsaved(message.dirty)
             self.status_line.unsaved = message.dirty
             self.query_one(TabbedContent).get_tab("settings").label = (
                 "Settings ●" if message.dirty else "Settings"
