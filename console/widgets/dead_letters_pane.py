@@ -142,7 +142,7 @@ class DeadLettersBrowser(ModalScreen[None]):
             self.stream_name = stream_name
 
     class CallFinished(Message):
-        """A replay or a drop is over; ``summary`` says what it did."""
+        """A replay or a drop is over; ``summary`` says what it did (empty: already said)."""
 
         def __init__(self, summary: str) -> None:
             super().__init__()
@@ -326,14 +326,17 @@ class DeadLettersBrowser(ModalScreen[None]):
     def _run(self, what: str, call: Callable[[ConsoleSession], object]) -> None:
         outcome = call(self._started_session())
         if isinstance(outcome, SendFinished):
-            self.app.post_message(outcome)  # the Send tab and the Alerts tab show it too
-            outcome = f"{outcome.report.delivered} of {outcome.report.requested} delivered."
-        self.post_message(self.CallFinished(f"{what}: {outcome}"))
+            # The app notifies it and shows it on the Send and Alerts tabs: said once.
+            self.app.post_message(outcome)
+            self.post_message(self.CallFinished(""))
+        else:
+            self.post_message(self.CallFinished(f"{what}: {outcome}"))
 
     @on(CallFinished)
     def _finished(self, message: CallFinished) -> None:
         self.busy = None
-        self.notify(message.summary, title="Dead letters")
+        if message.summary:
+            self.notify(message.summary, title="Dead letters")
         self._read()
 
     @on(Worker.StateChanged)
