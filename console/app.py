@@ -31,7 +31,8 @@ from console.messages import (
     VerificationFinished,
 )
 from console.session_app import Clock, SessionApp
-from console.widgets.alerts_pane import AlertsPane
+from console.widgets.alerts_pane import AlertsPane, recovery_summary
+from console.widgets.dead_letters_pane import DeadLettersBrowser
 from console.widgets.delivered_pane import DeliveredPane
 from console.widgets.dialogs import AddConnectionScreen, ChooseConnectionScreen, ConfirmScreen
 from console.widgets.preview_pane import PreviewPane
@@ -43,6 +44,7 @@ from engine.events import DeliveryGaveUp, InterruptedRunRecovered, RecordDeliver
 from engine.records import Action, OutgoingMessage, burst_messages, test_user_messages
 from engine.settings import Settings
 from engine.settings_file import LoadedSettings
+from engine.verification import policy_file_path
 
 
 class FirehoseConsoleApp(SessionApp):
@@ -71,6 +73,7 @@ class FirehoseConsoleApp(SessionApp):
         )
         self.draft: Settings = loaded.settings  # the last valid settings of the form
         self.dirty = False
+        self._form_valid = True  # whether the form's settings are valid (else: the draft's)
         self._auto_verify = auto_verify
         self._tabs: TabbedContent | None = None
 
@@ -173,10 +176,9 @@ class FirehoseConsoleApp(SessionApp):
         send.show_tally(digest.tally, digest.rate)
         recovered = [e for e in digest.recent if isinstance(e, InterruptedRunRecovered)]
         if recovered:
-            count = sum(len(event.letters) for event in recovered)
+            letters = [letter for event in recovered for letter in event.letters]
             self.notify(
-                f"{count} message(s) an interrupted run was sending are now dead letters "
-                "(possible duplicates: they may have arrived). See the Alerts tab.",
+                f"{recovery_summary(letters)}. l on the Alerts tab shows them.",
                 title="Interrupted run recovered",
                 severity="warning",
                 timeout=10,
@@ -213,9 +215,12 @@ class FirehoseConsoleApp(SessionApp):
         if message.settings is not None:
             self.draft = message.settings
         self.query_one(PreviewPane).show(message.settings, self.form.connection_name)
+        form_valid = message.settings is not None
+        if (message.dirty, form_valid) != (self.dirty, self._form_valid):
+            self._form_valid = form_valid
+            self.query_one(SendPane).show_unsaved(message.dirty, form_valid=form_valid)
         if message.dirty != self.dirty:
             self.dirty = message.dirty
-            self.query_one(SendPane).show_unsaved(message.dirty)
             self.status_line.unsaved = message.dirty
             self.query_one(TabbedContent).get_tab("settings").label = (
                 "Settings ●" if message.dirty else "Settings"
@@ -345,6 +350,18 @@ class FirehoseConsoleApp(SessionApp):
     def action_replay_dead_letters(self) -> None:
         self.run_replay(self.session)
 
+    def action_browse_dead_letters(self, select: str = "") -> None:
+        browser = DeadLettersBrowser(
+            lambda: self._started(self.session),
+            self.query_one(AlertsPane).record_console_failure,
+            select=select or None,
+        )
+
+        def closed(_: None) -> None:
+            self.read_dead_letters(self.session)  # the Alerts tab shows what is left
+
+        self.push_screen(browser, closed)
+
     def action_clear_alerts(self) -> None:
         self.session.alerts.clear()
         self.event_sink.clear()
@@ -359,7 +376,21 @@ class FirehoseConsoleApp(SessionApp):
             self.notify("Verify first (ctrl+r): the policy needs the account id.")
             return
         self.copy_to_clipboard(policy)
-        self.notify("IAM policy copied to the clipboard.")
+        # OSC 52: the terminal may ignore it, and nothing tells us whether it did.
+        self.notify(
+            "IAM policy sent to the terminal's clipboard (OSC 52). If your terminal ignores "
+            "it, w writes the policy to a file.",
+            title="Copy IAM policy",
+        )
+
+    def action_write_policy(self) -> None:
+        report = self.query_one(VerifyPane).report
+        if report is None:
+            self.notify("Verify first (ctrl+r): the policy needs the account id.")
+            return
+        self.run_write_policy(
+            report.policy, policy_file_path(self.loaded.path, self.connection_name)
+        )
 
     def action_toggle_secret(self) -> None:
         revealed = self.form.toggle_secret()

@@ -170,18 +170,28 @@ def render_possible_duplicates(count: int) -> str:
 
 
 class ProgressBar:
-    """A one-line progress bar on a terminal, fed by delivery events (from any thread).
+    """A progress bar on a terminal, fed by delivery events (from any thread).
 
     Shows the honest tally (delivered only when a RecordId came back, retrying, failed), the
     records delivered per second over the last seconds, and the rate limit once throttling
-    has moved it.
+    has moved it. On a terminal, rich's ``Progress`` draws it: one line that fits the
+    terminal's width (the bar shrinks, the tally is cut with an ellipsis) and is redrawn in
+    place, with an ETA. Rich is imported only then, so the CLI starts fast (README "CLI").
+    Anywhere else (a test's buffer) the line is written with a carriage return.
     """
 
     WIDTH = 24
     REDRAW_SECONDS = 0.1
     SPEED_WINDOW_SECONDS = 2.0
 
-    def __init__(self, stream: TextIO, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        stream: TextIO,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        terminal: bool = False,
+        terminal_width: int | None = None,
+    ) -> None:
         self.stream = stream
         self.total = 0
         self._clock = clock
@@ -192,11 +202,14 @@ class ProgressBar:
         # (time, delivered so far) samples for the speed, one per redraw: a few dozen at most.
         self._samples: deque[tuple[float, int]] = deque()
         self._lock = threading.Lock()
+        self._terminal = terminal
+        self._terminal_width = terminal_width  # None: the terminal's own (tests fix it)
+        self._drawn: TerminalProgress | None = None
 
     @classmethod
     def for_terminal(cls, stream: TextIO) -> ProgressBar | None:
         """A bar on ``stream`` if it is a terminal; None otherwise (pipes stay clean)."""
-        return cls(stream) if stream.isatty() else None
+        return cls(stream, terminal=True) if stream.isatty() else None
 
     @property
     def tally(self) -> DeliveryTally:
@@ -208,6 +221,8 @@ class ProgressBar:
             self.total = total
             self._started = self._clock()
             self._samples.clear()
+            if self._terminal and self._drawn is None:
+                self._drawn = TerminalProgress(self.stream, total, self._terminal_width)
         self._draw(force=True)
 
     def on_event(self, event: DeliveryEvent) -> None:
@@ -218,21 +233,27 @@ class ProgressBar:
         self._draw()
 
     def line(self) -> str:
-        """The bar as it would be drawn now."""
+        """The bar as it would be drawn now (as text)."""
         with self._lock:
             return self._line(self._clock())
 
     def _line(self, now: float) -> str:
-        tally = self._counter.tally()
-        done = tally.done
+        done = self._counter.tally().done
         filled = int(self.WIDTH * done / self.total) if self.total else 0
+        return (
+            f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {done:,}/{self.total:,}  "
+            + self._figures(now)
+        )
+
+    def _figures(self, now: float) -> str:
+        """Delivered, retrying, failed, the speed and a lowered limit: the bar's words."""
+        tally = self._counter.tally()
         self._samples.append((now, tally.delivered))
         while len(self._samples) > 1 and now - self._samples[0][0] > self.SPEED_WINDOW_SECONDS:
             self._samples.popleft()
         then, delivered_then = self._samples[0]
         speed = (tally.delivered - delivered_then) / (now - then) if now > then else 0.0
         text = (
-            f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {done:,}/{self.total:,}  "
             f"delivered {tally.delivered:,}  retrying {tally.retrying:,}  "
             f"failed {tally.failed:,}  {speed:,.0f} rec/s"
         )
@@ -247,6 +268,9 @@ class ProgressBar:
             if not force and now - self._last_draw < self.REDRAW_SECONDS:
                 return
             self._last_draw = now
+            if self._drawn is not None:
+                self._drawn.show(self._counter.tally().done, self._figures(now))
+                return
             text = self._line(now)
             # \r and clear-to-end: a shorter line never leaves the tail of a longer one.
             self.stream.write(f"\r{text}\x1b[K")
@@ -254,6 +278,11 @@ class ProgressBar:
 
     def finish(self) -> None:
         self._draw(force=True)
+        with self._lock:
+            if self._drawn is not None:
+                self._drawn.stop()  # leaves the last line, and a newline after it
+                self._drawn = None
+                return
         self.stream.write("\n")
         self.stream.flush()
 
@@ -314,3 +343,35 @@ def render_landed(report: LandedReport) -> str:
         lines += ["The operator needs this IAM policy to read the destination:"]
         lines.append(json.dumps(report.policy, indent=2))
     return "\n".join(lines)
+
+
+class TerminalProgress:
+    """rich's ``Progress`` on one line: count, bar, ETA, then the figures, cut to fit."""
+
+    def __init__(self, stream: TextIO, total: int, width: int | None) -> None:
+        # Imported here, not at the top: only a send on a terminal pays for rich.
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.table import Column
+
+        console = Console(file=stream, width=width, force_terminal=True if width else None)
+        self._progress = Progress(
+            TextColumn("{task.completed:,}/{task.total:,}"),
+            BarColumn(bar_width=None, table_column=Column(ratio=1, min_width=5)),
+            TimeRemainingColumn(),
+            TextColumn(
+                "{task.fields[figures]}",
+                table_column=Column(ratio=3, no_wrap=True, overflow="ellipsis"),
+            ),
+            console=console,
+            auto_refresh=False,  # redrawn when the figures change (at most 10 times a second)
+            expand=True,
+        )
+        self._task = self._progress.add_task("send", total=total, figures="")
+        self._progress.start()
+
+    def show(self, done: int, figures: str) -> None:
+        self._progress.update(self._task, completed=done, figures=figures, refresh=True)
+
+    def stop(self) -> None:
+        self._progress.stop()

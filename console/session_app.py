@@ -8,6 +8,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 from textual import on, work
 from textual.app import App
@@ -29,6 +31,7 @@ from engine.records import OutgoingMessage
 from engine.session import ConsoleSession
 from engine.settings import Settings
 from engine.settings_file import LoadedSettings, SettingsChangedOnDisk, save_settings
+from engine.verification import write_policy_file
 
 Clock = Callable[[], float]
 
@@ -43,6 +46,7 @@ WORK_TITLES = {
     "dead-letters": "Read dead letters",
     "delivered": "Read delivered records",
     "save": "Save settings",
+    "policy": "Write IAM policy",
     "session": "Close session",
 }
 
@@ -156,6 +160,11 @@ class SessionApp(App[int]):
         records = started.delivered_records() if started.uses_sandbox else []
         landing = started.landed(last=MAX_LANDING_ROWS)
         self.post_message(DeliveredRecordsLoaded(records, landing))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="policy")
+    def run_write_policy(self, policy: dict[str, Any], path: Path) -> None:
+        written = write_policy_file(policy, path)
+        self.call_from_thread(self.notify, f"IAM policy written to {written}", title="IAM policy")
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="save")
     def run_save(self, settings: Settings, connection_name: str, force: bool) -> None:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.alerts import Alert, AlertBoard, alert_document
@@ -388,27 +389,25 @@ class ConsoleSession:
             if message_ids is None:
                 chosen = letters
             else:
-                by_id = {letter.message_id: letter for letter in letters}
-                found = {
-                    wanted: by_id.get(wanted) or find_letter(letters, wanted)
-                    for wanted in message_ids
-                }
-                unknown = [wanted for wanted, letter in found.items() if letter is None]
-                if unknown:
-                    raise UnknownDeadLetters(unknown, journal.path)
-                chosen = list({x.message_id: x for x in found.values() if x}.values())
+                chosen = _chosen_letters(letters, message_ids, journal.path)
             journal.compact(drop={letter.message_id for letter in chosen})
         return chosen
 
-    def replay_dead_letters(self, *, to_current: bool = False) -> SendReport:
+    def replay_dead_letters(
+        self, *, to_current: bool = False, message_ids: Collection[str] | None = None
+    ) -> SendReport:
         """Send every dead letter again, byte for byte (to this connection's current stream
-        with ``to_current``). Each letter Firehose acknowledges leaves the journal at once;
-        the journal is compacted at the end (one line per letter left). Raises
-        ``ReplayInProgress`` when another replay or drop holds the journal."""
+        with ``to_current``), or only those of ``message_ids`` (unique prefixes will do; the
+        console's dead-letter browser replays one). Each letter Firehose acknowledges leaves
+        the journal at once; the journal is compacted at the end (one line per letter left).
+        Raises ``ReplayInProgress`` when another replay or drop holds the journal,
+        ``UnknownDeadLetters`` (sending nothing) when an id matches no letter."""
         self.outbox()  # an interrupted run's leftovers are replayed too
         journal = self.dead_letter_journal()
         with journal.exclusive():
             letters = journal.entries()
+            if message_ids is not None:
+                letters = _chosen_letters(letters, message_ids, journal.path)
             if to_current:
                 letters = [
                     letter.retargeted(self.stream_name, self.connection_name) for letter in letters
@@ -495,3 +494,17 @@ class ConsoleSession:
             self._sandbox.stop()
             self._sandbox = None
         self._gateway = None
+
+
+def _chosen_letters(
+    letters: Sequence[DeadLetter], message_ids: Collection[str], journal: Path
+) -> list[DeadLetter]:
+    """The letters of ``message_ids`` (ids or unique prefixes), each once, in journal order;
+    ``UnknownDeadLetters`` when any id matches no single letter."""
+    by_id = {letter.message_id: letter for letter in letters}
+    found = {wanted: by_id.get(wanted) or find_letter(letters, wanted) for wanted in message_ids}
+    unknown = [wanted for wanted, letter in found.items() if letter is None]
+    if unknown:
+        raise UnknownDeadLetters(unknown, journal)
+    wanted_ids = {letter.message_id for letter in found.values() if letter is not None}
+    return [letter for letter in letters if letter.message_id in wanted_ids]

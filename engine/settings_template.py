@@ -17,7 +17,7 @@ from engine.identities import IDENTITIES
 from engine.settings import AudienceSettings, ConnectionSettings, Settings
 
 _HEADER = """\
-# firehose-console settings. Every key is shown with its default or the seed's example value.
+# firehose-console settings. Every key is shown with its default or an example value.
 # Environment variables override this file: FIREHOSE_CONSOLE_<SECTION>__<KEY>, for example
 # FIREHOSE_CONSOLE_ACCOUNT__SECRET_ACCESS_KEY or FIREHOSE_CONSOLE_CONNECTIONS__TRAVEL__REGION.
 # A secret that came from the environment is never written back into this file.

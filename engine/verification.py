@@ -13,8 +13,10 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Protocol
 
+from engine.atomic_files import replace_atomically
 from engine.failures import FailureClass, classify
 
 ACCOUNT_PLACEHOLDER = "{account-id}"
@@ -31,8 +33,9 @@ SEED_POLICY: dict[str, Any] = {
     ],
 }
 BATCH_PERMISSION_NOTE = (
-    "`send --batch` uses PutRecordBatch, which needs firehose:PutRecordBatch: the seed's policy "
-    "lacks it; add it to the Action list to send in batches."
+    "Batch sends (a burst's batch option, `send --batch`) use PutRecordBatch, which needs "
+    "firehose:PutRecordBatch: the filled-in policy grants only PutRecord; add it to the Action "
+    "list to send in batches."
 )
 
 
@@ -97,6 +100,20 @@ def filled_policy(region: str, account_id: str | None, stream_name: str) -> dict
 
 def policy_text(policy: dict[str, Any]) -> str:
     return json.dumps(policy, indent=2)
+
+
+def policy_file_path(settings_path: Path, connection_name: str) -> Path:
+    """Where the console writes a connection's filled-in policy: beside the settings file."""
+    return settings_path.parent / f"iam-policy-{connection_name}.json"
+
+
+def write_policy_file(policy: dict[str, Any], path: Path) -> Path:
+    """Write the policy as JSON, whole or not at all (a temporary file and a rename), for
+    a terminal that cannot copy (README "Verification"); returns the absolute path."""
+    path = path.resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    replace_atomically(path, policy_text(policy) + "\n", mode=0o644)
+    return path
 
 
 def _destination_summary(description: dict[str, Any]) -> tuple[CheckStatus, str, str]:

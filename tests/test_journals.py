@@ -20,7 +20,7 @@ import engine.dead_letters as dead_letters_module
 import engine.jsonl
 import engine.outbox
 from console.cli import main
-from engine.dead_letters import DeadLetter, DeadLetterJournal
+from engine.dead_letters import DeadLetter, DeadLetterJournal, UnknownDeadLetters
 from engine.failures import Failure, FailureClass
 from engine.gateway import BatchEntryResult
 from engine.journaled import DamagedEntry, JournaledMessage
@@ -446,3 +446,19 @@ def test_a_replay_whose_acknowledgement_cannot_be_written_stops_and_flags_the_le
         letters[1].message_id: False,
         letters[2].message_id: False,
     }
+
+
+def test_replaying_chosen_letters_sends_only_them_and_keeps_the_rest(tmp_path: Path) -> None:
+    session = session_at(tmp_path, Sender(DENIED), max_attempts=1)
+    try:
+        sent = messages(3)
+        session.send_messages(sent)
+        session._gateway = Sender()  # type: ignore[assignment]
+        with pytest.raises(UnknownDeadLetters):
+            session.replay_dead_letters(message_ids=["no-such-letter"])
+        report = session.replay_dead_letters(message_ids=[sent[1].message_id[:12]])
+        left = [letter.message_id for letter in session.dead_letters()]
+    finally:
+        session.close()
+    assert (report.requested, report.delivered) == (1, 1)
+    assert sorted(left) == sorted([sent[0].message_id, sent[2].message_id])

@@ -155,3 +155,13 @@ def test_filled_policy_leaves_the_seed_untouched() -> None:
     first = filled_policy("us-east-1", "1", "a")
     second = filled_policy("us-east-1", None, "b")
     assert first["Statement"][0]["Resource"] != second["Statement"][0]["Resource"]
+
+
+def test_texts_a_user_reads_carry_no_internal_jargon() -> None:
+    """The verify note and the example settings file speak of the policy and an example,
+    not of "the seed" (the document the project was built from)."""
+    from engine.settings_template import render_example_settings
+    from engine.verification import BATCH_PERMISSION_NOTE
+
+    for text in (BATCH_PERMISSION_NOTE, render_example_settings()):
+        assert "seed's" not in text.lower()

@@ -4,14 +4,15 @@ the sample of the selected alert, the live attempt log, and the dead letters wit
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
@@ -76,6 +77,24 @@ def _clock(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%H:%M:%S")
 
 
+def recovery_summary(letters: Sequence[DeadLetter]) -> str:
+    """What an interrupted run left, in the dead letters now: how many have unknown fate
+    (sent, never answered: possible duplicates) and how many were never sent (README
+    "Reliability")."""
+    unknown = sum(1 for letter in letters if letter.possible_duplicate)
+    unsent = len(letters) - unknown
+    parts = []
+    if unknown:
+        verb = "has" if unknown == 1 else "have"
+        parts.append(f"{unknown} {verb} unknown fate (possible duplicates: they may have arrived)")
+    if unsent:
+        parts.append(f"{unsent} {'was' if unsent == 1 else 'were'} never sent")
+    noun = "message" if len(letters) == 1 else "messages"
+    return f"{len(letters)} {noun} of an interrupted run moved to the dead letters: " + ", ".join(
+        parts
+    )
+
+
 def attempt_text(event: DeliveryEvent) -> tuple[str, str]:
     """One line of the attempt log, and the theme colour it is shown in."""
     if isinstance(event, AttemptStarted):
@@ -112,12 +131,38 @@ def attempt_text(event: DeliveryEvent) -> tuple[str, str]:
             "text-accent",
         )
     if isinstance(event, InterruptedRunRecovered):
-        return (
-            f"         ☠ {len(event.letters)} message(s) of an interrupted run moved to the "
-            "dead letters (possible duplicates)",
-            "text-error",
-        )
+        return f"         ☠ {recovery_summary(event.letters)}", "text-error"
     return type(event).__name__, ""
+
+
+class AttemptLog(RichLog):
+    """The attempt log: lines written while it is hidden (another tab shown, its width 0)
+    wait, and are wrapped at the log's own width once it is shown again — never at the
+    narrow minimum a hidden log would use."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, max_lines=ATTEMPT_LOG_LINES, wrap=True, min_width=20)
+        self._waiting: deque[Text] = deque(maxlen=ATTEMPT_LOG_LINES)
+
+    def write_wrapped(self, text: Text) -> None:
+        """Write ``text`` wrapped at the log's width (the app console's width can differ,
+        e.g. headless), or keep it until the log has a width."""
+        width = self.scrollable_content_region.width
+        if width and not self._waiting:
+            self.write(text, width=width)
+        else:
+            self._waiting.append(text)
+
+    def on_resize(self, event: events.Resize) -> None:
+        super().on_resize(event)
+        width = self.scrollable_content_region.width
+        if width and self._waiting:
+            waiting, self._waiting = list(self._waiting), deque(maxlen=ATTEMPT_LOG_LINES)
+            self.write(Text("\n").join(waiting), width=width)
+
+    def clear(self) -> Self:
+        self._waiting.clear()
+        return super().clear()
 
 
 class AlertsPane(Vertical):
@@ -135,9 +180,10 @@ class AlertsPane(Vertical):
                 "No alerts. Select one to see what was sent and what came back.", id="alert-sample"
             )
         yield Label("Attempt log (newest last)", classes="pane-label")
-        yield RichLog(id="attempt-log", max_lines=ATTEMPT_LOG_LINES, wrap=True, min_width=20)
+        yield AttemptLog(id="attempt-log")
         with Horizontal(id="dead-letters-bar"):
             yield Label("Dead letters: none", id="dead-letters-title")
+            yield Button("Browse", compact=True, id="browse-dead-letters", tooltip="l")
             yield Button("Replay", compact=True, id="replay-dead-letters", tooltip="p")
         yield DataTable(id="dead-letters", cursor_type="row")
 
@@ -239,7 +285,7 @@ class AlertsPane(Vertical):
     def clear(self) -> None:
         self._rows.clear()
         self.query_one("#alerts-table", DataTable).clear()
-        self.query_one("#attempt-log", RichLog).clear()
+        self.query_one(AttemptLog).clear()
         self._show_sample(None)
 
     # -- attempts ------------------------------------------------------------------------
@@ -254,12 +300,8 @@ class AlertsPane(Vertical):
         for event in events:
             text, colour = attempt_text(event)
             lines.append(themed(self, text, colour, bold=colour == "text-error"))
-        if lines:
-            log = self.query_one("#attempt-log", RichLog)
-            # One write per digest; wrapped at the log's own width (the app console's width
-            # can differ, e.g. headless).
-            width = log.scrollable_content_region.width or None
-            log.write(Text("\n").join(lines), width=width)
+        if lines:  # one write per digest
+            self.query_one(AttemptLog).write_wrapped(Text("\n").join(lines))
 
     # -- dead letters --------------------------------------------------------------------
 
@@ -279,6 +321,17 @@ class AlertsPane(Vertical):
                 key=letter.message_id,
             )
         self.query_one("#replay-dead-letters", Button).disabled = not letters
+
+    @on(Button.Pressed, "#browse-dead-letters")
+    async def _browse_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        await self.run_action("app.browse_dead_letters")
+
+    @on(DataTable.RowSelected, "#dead-letters")
+    async def _letter_chosen(self, event: DataTable.RowSelected) -> None:
+        """Enter on a letter opens the browser at it."""
+        event.stop()
+        await self.run_action(f"app.browse_dead_letters({str(event.row_key.value)!r})")
 
     @on(Button.Pressed, "#replay-dead-letters")
     async def _replay_pressed(self, event: Button.Pressed) -> None:

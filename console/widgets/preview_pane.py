@@ -18,6 +18,12 @@ from console.messages import ActionChosen
 from engine.records import Action, OutgoingMessage, test_user_messages
 from engine.settings import RECORD_SIZE_LIMIT_BYTES, Settings
 
+# What the preview and a send use while the form is invalid: the same last valid settings.
+STALE_PREVIEW_NOTE = (
+    "⚠ The form has problems (see Settings): these records use its last valid state, and a "
+    "send now would send them."
+)
+
 ACTION_LABELS: dict[Action, str] = {
     Action.ADD: "add",
     Action.REMOVE: "remove",
@@ -100,7 +106,8 @@ class PreviewPane(Vertical):
         with Horizontal(id="preview-toolbar"):
             yield Label("Action ")
             yield action_select(self.action, id="preview-action")
-            yield Static("", id="preview-note")
+        # Its own line (wrapped, never cut at 80 columns); shown only while the form is invalid.
+        yield Static("", id="preview-note")
         with VerticalScroll(id="preview-body"):
             yield Static("", id="preview-records")
 
@@ -148,12 +155,6 @@ class PreviewPane(Vertical):
     def _render_preview(self) -> None:
         self._render_pending = False
         note = self.query_one("#preview-note", Static)
-        note.update(
-            Content.styled(
-                " settings have problems (see Settings): showing the last valid ones",
-                "$text-warning",
-            )
-            if self._stale
-            else ""
-        )
+        note.update(Content.styled(STALE_PREVIEW_NOTE, "$text-warning") if self._stale else "")
+        note.display = self._stale
         self.query_one("#preview-records", Static).update(render_messages(self.messages()))

@@ -141,9 +141,20 @@ class SendPane(Vertical):
             return
         self.post_message(self.SendRequested(self.action, burst))
 
-    def show_unsaved(self, unsaved: bool) -> None:
+    def show_unsaved(self, unsaved: bool, *, form_valid: bool = True) -> None:
+        """Say what a send uses: the form as it stands, or (while the form has problems)
+        its last valid state — never "follows the form" when it does not."""
         note = self.query_one("#send-note", Static)
-        if unsaved:
+        if not form_valid:
+            note.update(
+                Content.styled(
+                    "The form has problems (see Settings): records use its last valid state, "
+                    "not what it shows now; region, endpoint, credentials, delivery and chaos "
+                    "settings apply once saved (ctrl+s).",
+                    "$text-warning",
+                )
+            )
+        elif unsaved:
             note.update(
                 Content.styled(
                     "Unsaved edits: records follow the form; region, endpoint, credentials, "

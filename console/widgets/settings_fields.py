@@ -10,12 +10,15 @@ import codecs
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
+from textual.containers import Horizontal, Vertical
 from textual.message import Message
+from textual.strip import Strip
 from textual.suggester import SuggestFromList
 from textual.widget import Widget
 from textual.widgets import (
@@ -23,11 +26,13 @@ from textual.widgets import (
     DataTable,
     Input,
     Label,
+    OptionList,
     Select,
     SelectionList,
     Static,
     Switch,
 )
+from textual.widgets.option_list import OptionDoesNotExist
 from textual.widgets.selection_list import Selection
 
 from engine.identities import IDENTITIES, MPID_KEY, find_identity
@@ -213,8 +218,26 @@ class ChoiceField(FieldRow):
         return str(self.select.value)
 
 
+class CheckedList(SelectionList[str]):
+    """A SelectionList whose state reads as text, ``[x]`` or ``[ ]``, not only as the colour
+    of a toggle: the picked and the unpicked differ on any terminal and to any eye."""
+
+    def render_line(self, y: int) -> Strip:
+        line = OptionList.render_line(self, y)  # the prompt, without SelectionList's toggle
+        index = self.scroll_offset.y + y
+        try:
+            option = self.get_option_at_index(index)
+        except OptionDoesNotExist:
+            return line
+        underlying = next(iter(line)).style or self.rich_style
+        mark = "[x] " if option.value in self._selected else "[ ] "
+        style = underlying + Style(bold=option.value in self._selected, meta={"option": index})
+        return Strip([Segment(mark, style), *line])
+
+
 class PickerField(FieldRow):
-    """Any number of a fixed list (identities to exclude, chaos failure kinds)."""
+    """Any number of a fixed list (identities to exclude, chaos failure kinds), each marked
+    ``[x]`` or ``[ ]``, with a line under it that sums up what is ``verb`` ("excluded")."""
 
     def __init__(
         self,
@@ -222,17 +245,36 @@ class PickerField(FieldRow):
         description: str,
         options: Sequence[tuple[str, str]],
         selected: Iterable[str],
+        *,
+        verb: str = "chosen",
     ) -> None:
         super().__init__(key, description)
         self._options = list(options)
         self._selected = set(selected)
+        self._verb = verb
 
     def controls(self) -> Iterable[Widget]:
-        self.picker = SelectionList[str](
+        self.picker = CheckedList(
             *(Selection(label, value, value in self._selected) for label, value in self._options),
             compact=True,
         )
-        yield self.picker
+        self.summary = Static(
+            self.summary_text(self._selected), classes="picker-summary", markup=False
+        )
+        yield Vertical(self.summary, self.picker, classes="picker")
+
+    def summary_text(self, chosen: Iterable[str]) -> str:
+        """One line: how many of the list are picked, and which."""
+        picked = set(chosen)
+        labels = [label for label, value in self._options if value in picked]
+        total = len(self._options)
+        if not labels:
+            return f"none of {total} {self._verb}; space toggles [x]"
+        return f"{len(labels)} of {total} {self._verb}: {', '.join(labels)}"
+
+    @on(SelectionList.SelectedChanged)
+    def _picked(self) -> None:  # not stopped: the form validates on it too
+        self.summary.update(self.summary_text(self.picker.selected))
 
     def value(self) -> list[str]:
         chosen = set(self.picker.selected)

@@ -192,6 +192,7 @@ def connection_rows(prefix: str, connection: ConnectionSettings) -> Iterable[Fie
         describe("identities_to_exclude"),
         identity_options(),
         excluded_identity_keys(connection.identities_to_exclude),
+        verb="excluded",
     )
 
 

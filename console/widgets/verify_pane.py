@@ -42,8 +42,18 @@ class VerifyPane(VerticalScroll):
     def compose(self) -> ComposeResult:
         yield Static("Not yet checked: verification runs in the background.", id="verdict")
         yield Vertical(id="checklist")
-        yield Label("IAM policy for the IAM user (c copies it)", classes="pane-label")
-        yield TextArea("", read_only=True, language="json", id="policy", show_line_numbers=False)
+        yield Label(
+            "IAM policy for the IAM user (c copies it, w writes it to a file)", classes="pane-label"
+        )
+        # No soft wrap: a wrapped ARN breaks a mouse copy; long lines scroll sideways instead.
+        yield TextArea(
+            "",
+            read_only=True,
+            language="json",
+            id="policy",
+            show_line_numbers=False,
+            soft_wrap=False,
+        )
         yield Static("", id="verify-notes")
 
     def show_checking(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from engine.events import (
     RecordDelivered,
 )
 from engine.failures import AlertType, Failure, FailureClass
+from engine.journaled import JournaledMessage
 from engine.records import Action, MessageKind, test_user_messages
 from engine.sandbox import DeliveredRecord
 from engine.session import SendReport
@@ -112,3 +114,28 @@ def delivered_records() -> list[DeliveredRecord]:
             )
         )
     return records
+
+
+def browsed_dead_letters() -> list[DeadLetter]:
+    """Five letters with fixed ids: three throttled adds, an identity change's remove that
+    was never sent and its add whose fate is unknown (what an interrupted run leaves)."""
+    settings = Settings()
+    letters = []
+    for number in range(3):
+        [message] = test_user_messages(settings, Action.ADD, timestamp=int(AT.timestamp()))
+        at = (AT + timedelta(seconds=number)).isoformat()
+        letter = DeadLetter.from_failure(message, "travel", THROTTLED, 3, at)
+        letters.append(replace(letter, message_id=_message_id(0x100 + number)))
+    remove, add = test_user_messages(
+        settings, Action.IDENTITY_CHANGE, timestamp=int(AT.timestamp())
+    )
+    at = (AT + timedelta(seconds=5)).isoformat()
+    unsent = DeadLetter.interrupted(
+        JournaledMessage.from_message(remove, "travel", at), at, sent=False
+    )
+    unknown = DeadLetter.interrupted(
+        JournaledMessage.from_message(add, "travel", at), at, sent=True
+    )
+    letters.append(replace(unsent, message_id=_message_id(0x200)))
+    letters.append(replace(unknown, message_id=_message_id(0x201), follows=_message_id(0x200)))
+    return letters

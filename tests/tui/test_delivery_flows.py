@@ -107,6 +107,23 @@ def test_verify_shows_the_checklist_and_copies_the_policy(tmp_path: Path) -> Non
         assert '"firehose:PutRecord"' in policy and ":123456789012:deliverystream/tui-" in policy
         await pilot.press("c")
         assert app.clipboard == policy
+        # Says what was done: the terminal may ignore OSC 52, and then w writes a file.
+        assert "sent to the terminal's clipboard (OSC 52). If your terminal ignores" in (
+            notifications(app)
+        )
+        await pilot.press("w")
+        await settle(pilot)
+        written = tmp_path / "iam-policy-travel.json"
+        assert written.read_text() == policy + "\n"
+        assert f"IAM policy written to {written}" in notifications(app)
+
+        # At 80 columns the ARN stays on one line (cut, scrolls sideways), never wrapped.
+        area = app.query_one("#policy", TextArea)
+        area.scroll_visible(animate=False)
+        await pilot.pause()
+        lines = screen_text(app).splitlines()
+        [arn_row] = [n for n, line in enumerate(lines) if "arn:aws:firehose:us-east-1" in line]
+        assert lines[arn_row + 1].strip("▊▎ ").startswith("]")
         await pilot.press("ctrl+r")
         await settle(pilot)
         assert "· verified" in screen_text(app)

@@ -26,7 +26,7 @@ from textual.widgets import DataTable, Input, SelectionList, Static
 from console.app import FirehoseConsoleApp
 from console.widgets.dialogs import AddConnectionScreen, ChooseConnectionScreen, ConfirmScreen
 from console.widgets.preview_pane import PreviewPane
-from console.widgets.settings_fields import SecretField
+from console.widgets.settings_fields import SecretField, identity_options
 
 CANARY_SECRET = "CANARY-s3cr3t-never-on-screen"
 
@@ -212,5 +212,67 @@ def test_the_secret_shows_only_when_revealed(tmp_path: Path) -> None:
         await pilot.press("ctrl+t")
         await pilot.pause()
         assert CANARY_SECRET not in screen_text(app)
+
+    run_scenario(app, scenario)
+
+
+def test_the_exclusion_list_shows_each_state_in_text_and_sums_it_up(tmp_path: Path) -> None:
+    app = make_app(tmp_path / "settings.toml", auto_verify=False)
+
+    async def scenario(app: FirehoseConsoleApp, pilot: Pilot[int]) -> None:
+        row = field(app, "connections.travel.identities_to_exclude")
+        await open_section(pilot, app, row.key)
+        picker = row.query_one(SelectionList)
+        picker.focus()
+        row.scroll_visible(animate=False)
+        await pilot.pause()
+        text = screen_text(app)
+        assert "[ ] Customer ID" in text and "[x] Customer ID" not in text
+        assert "none of 26 excluded; space toggles [x]" in text
+        await pilot.press("space")  # the first entry
+        await pilot.press("down", "space")
+        await pilot.pause()
+        first, second = (label for label, _ in identity_options()[:2])
+        summary = str(row.query_one(".picker-summary", Static).render())
+        assert summary == f"2 of 26 excluded: {first}, {second}"
+        lines = screen_text(app).splitlines()
+        assert any(f"[x] {first}" in line for line in lines)
+        assert any(f"[x] {second}" in line for line in lines)
+
+    run_scenario(app, scenario)
+
+
+def test_with_problems_in_the_form_preview_and_send_say_the_same_and_fit(
+    tmp_path: Path,
+) -> None:
+    app = make_app(tmp_path / "settings.toml", auto_verify=False)
+
+    async def scenario(app: FirehoseConsoleApp, pilot: Pilot[int]) -> None:
+        await pilot.press("f1")
+        await type_into(pilot, app, "audience.external_name", "Travelers")
+        await type_into(pilot, app, "sandbox.failure_rate", "7")  # out of range
+        await pilot.press("f2")
+        await settle(pilot)
+        text = screen_text(app)
+        # The whole banner is on screen at 80 columns (wrapped, not cut), and it agrees with
+        # the verdict under it: the last valid state is what a send would send.
+        assert "⚠ The form has problems (see Settings): these records use its last valid" in text
+        assert "state, and a send now would send them." in text
+        assert "✓ will be sent" in text and '"AudienceName": "Travelers"' in text
+        await pilot.press("f3")
+        await pilot.pause()
+        note = str(app.query_one("#send-note", Static).render())
+        assert "records follow the form" not in note
+        assert "records use its last valid state, not what it shows now" in note
+        assert "apply once saved (ctrl+s)." in screen_text(app)  # whole, wrapped
+
+        await pilot.press("f1")
+        await type_into(pilot, app, "sandbox.failure_rate", "0")
+        await pilot.press("f3")
+        await pilot.pause()
+        assert "Unsaved edits: records follow the form" in screen_text(app)
+        await pilot.press("f2")
+        await settle(pilot)
+        assert "The form has problems" not in screen_text(app)
 
     run_scenario(app, scenario)

@@ -18,12 +18,15 @@ from textual.pilot import Pilot
 from console.app import FirehoseConsoleApp
 from console.messages import DeadLettersLoaded, DeliveredRecordsLoaded
 from console.session_app import DIGEST_INTERVAL_SECONDS
+from console.widgets.dead_letters_pane import DeadLettersBrowser
 from console.widgets.send_pane import SendPane
+from engine.jsonl import Quarantined
 from engine.settings_file import load_settings
 
 SIZES = {"80x24": (80, 24), "120x40": (120, 40)}
 # A path that never exists: the console runs on the sandbox and says where ctrl+s would write.
 NO_SETTINGS_FILE = Path("snapshot-run/settings.toml")
+QUARANTINE = Path("~/.local/state/firehose-console/dead-letters/travel.sandbox.jsonl.quarantine")
 
 
 async def _show(pilot: Pilot[int], key: str) -> None:
@@ -98,6 +101,36 @@ def test_tab_looks_as_approved(snap_compare, tab: str, size: str) -> None:
 
     async def run_before(pilot: Pilot[int]) -> None:
         await TABS[tab](pilot)
+        pilot.app.clear_notifications()
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_dead_letter_browser_looks_as_approved(snap_compare, size: str) -> None:
+    """The browser opened from the Alerts tab, on the interrupted add (fate unknown)."""
+    app = FirehoseConsoleApp(
+        load_settings(NO_SETTINGS_FILE), clock=lambda: 1234565788, auto_verify=False
+    )
+    app.animation_level = "none"
+
+    async def run_before(pilot: Pilot[int]) -> None:
+        await _show(pilot, "f4")
+        await pilot.press("l")
+        await settle(pilot)  # its own read of the (empty) journal first
+        browser = pilot.app.screen
+        assert isinstance(browser, DeadLettersBrowser)
+        browser.post_message(
+            DeadLettersBrowser.LettersRead(
+                sample_events.browsed_dead_letters(),
+                [Quarantined(sample_events.JOURNAL, QUARANTINE, 2)],
+                sample_events.JOURNAL,
+                sample_events.STREAM,
+            )
+        )
+        await settle(pilot)
+        await pilot.press("down", "down", "down", "down")
         pilot.app.clear_notifications()
         await pilot.pause()
 
