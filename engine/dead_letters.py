@@ -50,6 +50,9 @@ class DeadLetter:
     # True when the message may have reached Firehose already (its fate is unknown): a replay
     # can then deliver it twice.
     possible_duplicate: bool = False
+    # The message_id of the message that must be acknowledged before this one is sent (an
+    # identity change's re-add follows its remove): a replay keeps the pair in order.
+    follows: str | None = None
 
     @classmethod
     def from_failure(
@@ -60,6 +63,7 @@ class DeadLetter:
         attempts: int,
         at: str,
     ) -> DeadLetter:
+        alert_type = failure.failure_class.alert_type
         return cls(
             message_id=message.message_id,
             connection=connection,
@@ -68,10 +72,11 @@ class DeadLetter:
             action=message.action.value,
             data_base64=message.data_base64,
             failure_class=failure.failure_class.name,
-            alert_type=failure.failure_class.alert_type.value,
+            alert_type=alert_type.value if alert_type else "",
             detail=failure.describe(),
             attempts=attempts,
             at=at,
+            follows=message.follows,
         )
 
     def to_message(self) -> OutgoingMessage:
@@ -88,6 +93,7 @@ class DeadLetter:
             data=data,
             data_bytes=data_bytes,
             message_id=self.message_id,
+            follows=self.follows,
         )
 
     def document(self) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -15,7 +16,12 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from engine.alerts import AlertBoard, AlertSample, Severity
-from engine.dead_letters import DeadLetter, DeadLetterJournal
+from engine.dead_letters import (
+    INTERRUPTED_UNSENT,
+    INTERRUPTED_UNSENT_DETAIL,
+    DeadLetter,
+    DeadLetterJournal,
+)
 from engine.events import (
     AlertRaised,
     AttemptFailed,
@@ -30,6 +36,11 @@ from engine.gateway import BatchEntryResult
 from engine.outbox import Outbox, Settlement
 from engine.records import OutgoingMessage
 from engine.settings import RECORD_SIZE_LIMIT_BYTES, DeliverySettings
+
+
+class SendCancelled(Exception):
+    """Raised by a sender (a PacedSender whose wait was cut short) when the send was cancelled
+    before its call started: nothing went out."""
 
 
 class RecordSender(Protocol):
@@ -71,6 +82,9 @@ class DeliveryOutcome:
     latency_seconds: float = 0.0
     dead_lettered: bool = False
     skipped: bool = False
+    # Never sent because the send was cancelled (not a failure): dead-lettered as
+    # INTERRUPTED_UNSENT, so a replay sends it.
+    not_sent: bool = False
 
     @property
     def delivered(self) -> bool:
@@ -112,6 +126,7 @@ class Deliverer:
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         clock: Callable[[], datetime] = _now,
+        cancel: threading.Event | None = None,
     ) -> None:
         self.sender = sender
         self.policy = policy
@@ -123,6 +138,8 @@ class Deliverer:
         self.sleep = sleep
         self.rng = rng or random.Random()
         self.clock = clock
+        # Once set, no new call starts (retries included); see ``set_aside_unsent``.
+        self.cancel = cancel
 
     # -- single records ------------------------------------------------------------------
 
@@ -131,12 +148,19 @@ class Deliverer:
         refused = self._refuse_unsendable(message)
         if refused is not None:
             return refused
+        if self.cancelled:
+            return self.set_aside_unsent([message])[0]
         self._journal([message])
         started = time.monotonic()
+        failure: Failure | None = None
         for attempt in range(1, self.policy.max_attempts + 1):
+            if self.cancelled:
+                return self._stopped(message, failure, attempt - 1, started)
             self.sink(AttemptStarted(message.message_id, message.kind, attempt, self.clock()))
             try:
                 record_id = self.sender.put_record(message.stream_name, message.data_bytes)
+            except SendCancelled:
+                return self._stopped(message, failure, attempt - 1, started)
             except Exception as error:  # every failure is classified, none escapes
                 failure = classify(error)
             else:
@@ -157,11 +181,19 @@ class Deliverer:
                 pending.append(index)
             else:
                 outcomes[index] = refused
+        if pending and self.cancelled:
+            unsent = self.set_aside_unsent([messages[index] for index in pending])
+            outcomes.update(zip(pending, unsent, strict=True))
+            pending = []
         self._journal([messages[index] for index in pending])
         started = time.monotonic()
         attempt = 0
+        last_failure: dict[int, Failure] = {}
         while pending:
             attempt += 1
+            if self.cancelled:
+                self._stop_batch(messages, pending, last_failure, attempt - 1, started, outcomes)
+                break
             for index in pending:
                 message = messages[index]
                 self.sink(AttemptStarted(message.message_id, message.kind, attempt, self.clock()))
@@ -171,6 +203,9 @@ class Deliverer:
                     stream_name, [messages[index].data_bytes for index in pending]
                 )
                 failures = [self._entry_failure(result) for result in results]
+            except SendCancelled:
+                self._stop_batch(messages, pending, last_failure, attempt - 1, started, outcomes)
+                break
             except Exception as error:  # the whole call failed: every record in it failed
                 failures = [classify(error)] * len(pending)
                 results = [BatchEntryResult(None)] * len(pending)
@@ -184,6 +219,7 @@ class Deliverer:
                     settled.append(outcomes[index])
                     continue
                 assert failure is not None
+                last_failure[index] = failure
                 if self._retry_after(message, failure, attempt, sleep=False):
                     still_pending.append(index)
                     backoff_needed = True
@@ -193,8 +229,97 @@ class Deliverer:
             self._settle(settled)
             pending = still_pending
             if backoff_needed:
-                self.sleep(self.policy.backoff_seconds(attempt, self.rng))
+                self._pause(self.policy.backoff_seconds(attempt, self.rng))
         return [outcomes[index] for index in range(len(messages))]
+
+    # -- messages not sent at all ----------------------------------------------------------
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel is not None and self.cancel.is_set()
+
+    def set_aside_unsent(self, messages: Sequence[OutgoingMessage]) -> list[DeliveryOutcome]:
+        """Messages the send was cancelled before sending: never sent, not failed. They are
+        dead-lettered as INTERRUPTED_UNSENT (one write), so a replay sends them."""
+        at = self.clock()
+        dead_lettered = self.dead_letters is not None
+        if self.dead_letters is not None and messages:
+            self.dead_letters.add_many(
+                [
+                    DeadLetter(
+                        message_id=message.message_id,
+                        connection=self.connection_name,
+                        stream_name=message.stream_name,
+                        kind=message.kind.value,
+                        action=message.action.value,
+                        data_base64=message.data_base64,
+                        failure_class=INTERRUPTED_UNSENT,
+                        alert_type="",
+                        detail=INTERRUPTED_UNSENT_DETAIL,
+                        attempts=0,
+                        at=at.isoformat(),
+                        follows=message.follows,
+                    )
+                    for message in messages
+                ]
+            )
+            for message in messages:
+                self.sink(DeadLettered(message.message_id, str(self.dead_letters.path)))
+        outcomes = [
+            DeliveryOutcome(message, None, 0, dead_lettered=dead_lettered, not_sent=True)
+            for message in messages
+        ]
+        self._settle(outcomes)
+        return outcomes
+
+    def hold_back(self, message: OutgoingMessage, predecessor: DeliveryOutcome) -> DeliveryOutcome:
+        """A message whose predecessor (the one it ``follows``) was not delivered: it is not
+        sent. Dead-lettered as WAITING_FOR_PREDECESSOR (or, when the send was cancelled, as
+        never sent), so a replay sends it after its predecessor."""
+        if predecessor.not_sent or self.cancelled:
+            return self.set_aside_unsent([message])[0]
+        failure = Failure(
+            FailureClass.WAITING_FOR_PREDECESSOR,
+            "WaitingForPredecessor",
+            f"not sent: the {predecessor.message.kind.value} it follows "
+            f"({predecessor.message.message_id}) was not delivered",
+        )
+        return self._settled(self._give_up(message, failure, 0, time.monotonic()))
+
+    def _stopped(
+        self, message: OutgoingMessage, failure: Failure | None, attempts: int, started: float
+    ) -> DeliveryOutcome:
+        """Cancelled before another attempt: never sent, or given up on its last failure."""
+        if failure is None:
+            return self.set_aside_unsent([message])[0]
+        return self._settled(self._give_up(message, failure, attempts, started))
+
+    def _stop_batch(
+        self,
+        messages: Sequence[OutgoingMessage],
+        pending: Sequence[int],
+        last_failure: dict[int, Failure],
+        attempts: int,
+        started: float,
+        outcomes: dict[int, DeliveryOutcome],
+    ) -> None:
+        unsent = [index for index in pending if index not in last_failure]
+        failed = [index for index in pending if index in last_failure]
+        unsent_outcomes = self.set_aside_unsent([messages[index] for index in unsent])
+        outcomes.update(zip(unsent, unsent_outcomes, strict=True))
+        given_up = [
+            self._give_up(messages[index], last_failure[index], attempts, started)
+            for index in failed
+        ]
+        self._settle(given_up)
+        outcomes.update(zip(failed, given_up, strict=True))
+
+    def _pause(self, seconds: float) -> None:
+        """Back off, cut short when the send is cancelled (with the real clock only)."""
+        if self.cancel is not None and self.sleep is time.sleep:
+            self.cancel.wait(seconds)
+        else:
+            self.sleep(seconds)
 
     @staticmethod
     def _entry_failure(result: BatchEntryResult) -> Failure | None:
@@ -265,7 +390,7 @@ class Deliverer:
             )
         )
         if will_retry and sleep:
-            self.sleep(delay)
+            self._pause(delay)
         return will_retry
 
     def _give_up(
@@ -294,8 +419,14 @@ class Deliverer:
         )
 
     def _alert(
-        self, alert_type: AlertType, severity: Severity, message: OutgoingMessage, failure: Failure
+        self,
+        alert_type: AlertType | None,
+        severity: Severity,
+        message: OutgoingMessage,
+        failure: Failure,
     ) -> None:
+        if alert_type is None:  # a failure with no alert of its own
+            return
         sample = AlertSample(sent=message.request(), received=_received(failure))
         alert = self.alerts.record(alert_type, severity, sample, self.clock())
         self.sink(AlertRaised(alert))

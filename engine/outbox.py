@@ -53,11 +53,12 @@ class OutboxEntry:
     action: str
     data_base64: str
     at: str
+    follows: str | None = None  # see OutgoingMessage.follows
 
     @staticmethod
     def document_of(message: OutgoingMessage, connection: str, at: str) -> dict[str, Any]:
         """The line journaling ``message`` (built directly: a burst writes thousands)."""
-        return {
+        document = {
             "message_id": message.message_id,
             "connection": connection,
             "stream_name": message.stream_name,
@@ -66,6 +67,9 @@ class OutboxEntry:
             "data_base64": message.data_base64,
             "at": at,
         }
+        if message.follows is not None:
+            document["follows"] = message.follows
+        return document
 
     def document(self) -> dict[str, Any]:
         return {field: getattr(self, field) for field in _ENTRY_FIELD_ORDER}
@@ -86,6 +90,7 @@ class OutboxEntry:
             attempts=0,  # attempts are not journaled
             at=at,
             possible_duplicate=sent,
+            follows=self.follows,
         )
 
 

@@ -22,7 +22,7 @@ from engine.events import EventSink, InterruptedRunRecovered, ignore_events
 from engine.gateway import ClientHook, FirehoseGateway, GatewayConfig
 from engine.outbox import Outbox
 from engine.quotas import direct_put_quota
-from engine.records import Action, OutgoingMessage, test_user_messages
+from engine.records import Action, OutgoingMessage, messages_for_test_user
 from engine.records import burst_messages as build_burst_messages
 from engine.settings import ConnectionSettings, Settings
 from engine.settings_file import LoadedSettings
@@ -247,7 +247,7 @@ class ConsoleSession:
 
     def preview(self, action: Action) -> list[OutgoingMessage]:
         """The records ``action`` would send for the test user; nothing is sent."""
-        return test_user_messages(
+        return messages_for_test_user(
             self.settings,
             action,
             timestamp=int(self._clock()),

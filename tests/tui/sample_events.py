@@ -18,7 +18,7 @@ from engine.events import (
     RecordDelivered,
 )
 from engine.failures import AlertType, Failure, FailureClass
-from engine.records import Action, MessageKind, test_user_messages
+from engine.records import Action, MessageKind, messages_for_test_user
 from engine.sandbox import DeliveredRecord
 from engine.session import SendReport
 from engine.settings import Settings
@@ -84,7 +84,7 @@ def burst_events() -> list[DeliveryEvent]:
 
 def send_report() -> SendReport:
     settings = Settings()
-    [message] = test_user_messages(settings, Action.ADD, timestamp=int(AT.timestamp()))
+    [message] = messages_for_test_user(settings, Action.ADD, timestamp=int(AT.timestamp()))
     outcomes = [DeliveryOutcome(message, f"record-{n}", 1 + (n == 2)) for n in (1, 2, 3)]
     outcomes.append(DeliveryOutcome(message, None, 2, THROTTLED, dead_lettered=True))
     return SendReport(requested=4, outcomes=tuple(outcomes), elapsed_seconds=0.42)
@@ -92,7 +92,7 @@ def send_report() -> SendReport:
 
 def dead_letters() -> list[DeadLetter]:
     settings = Settings()
-    [message] = test_user_messages(settings, Action.ADD, timestamp=int(AT.timestamp()))
+    [message] = messages_for_test_user(settings, Action.ADD, timestamp=int(AT.timestamp()))
     return [DeadLetter.from_failure(message, "travel", THROTTLED, 2, AT.isoformat())]
 
 
@@ -102,7 +102,7 @@ def delivered_records() -> list[DeliveredRecord]:
     records = []
     for seconds, action in ((1, Action.ADD), (0, Action.REMOVE)):
         moment = AT + timedelta(seconds=seconds)
-        [message] = test_user_messages(settings, action, timestamp=int(moment.timestamp()))
+        [message] = messages_for_test_user(settings, action, timestamp=int(moment.timestamp()))
         records.append(
             DeliveredRecord(
                 object_key=f"{moment:%Y/%m/%d/%H}/{STREAM}-1-{moment:%Y-%m-%d-%H-%M-%S}-0000000{seconds}",
