@@ -9,12 +9,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from engine.records import Action, preview_document
+from engine.records import MAX_BURST_COUNT, Action, preview_document
 from engine.settings_file import (
     LoadedSettings,
     SettingsError,
@@ -25,12 +27,12 @@ from engine.settings_file import (
 )
 
 if TYPE_CHECKING:
+    from console import cli_output
     from engine.session import ConsoleSession
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_SETTINGS_PATH = Path("settings.toml")
-# A burst's messages are built in memory first: a typo like --count 1000000000 is refused.
-MAX_COUNT = 100_000
+EXIT_SIGINT, EXIT_SIGTERM = 130, 143  # 128 + the signal's number, as shells report it
 
 
 class UsageError(Exception):
@@ -63,8 +65,8 @@ def _count(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError("must be 1 or more")
-    if value > MAX_COUNT:
-        raise argparse.ArgumentTypeError(f"must be at most {MAX_COUNT}")
+    if value > MAX_BURST_COUNT:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_BURST_COUNT:,}")
     return value
 
 
@@ -201,22 +203,7 @@ def _run_session_command(arguments: argparse.Namespace) -> int:
                 print(cli_output.render_verification(report))
             return EXIT_OK if report.ok else EXIT_FAILED
         if arguments.command == "send":
-            action = Action(arguments.action)
-            messages = session.burst_messages(action, arguments.count)
-            if progress:
-                progress.start(len(messages))
-            send_report = session.send_messages(
-                messages, rate=arguments.rate, batch=arguments.batch
-            )
-            if progress:
-                progress.finish()
-            if as_json:
-                _print_json(send_report.document())
-            else:
-                print(
-                    cli_output.render_send_report(send_report, session.dead_letter_journal().path)
-                )
-            return EXIT_OK if send_report.delivered == send_report.requested else EXIT_FAILED
+            return _send(session, arguments, progress)
         if arguments.what == "list":
             letters = session.dead_letters()
             if as_json:
@@ -240,6 +227,68 @@ def _run_session_command(arguments: argparse.Namespace) -> int:
         return EXIT_OK if replay.ok else EXIT_FAILED
     finally:
         session.close()
+
+
+def _send(
+    session: ConsoleSession,
+    arguments: argparse.Namespace,
+    progress: cli_output.ProgressBar | None,
+) -> int:
+    """``send``: Ctrl-C (SIGINT) or SIGTERM stops it cleanly — no new call starts, every
+    message is accounted for — and the exit status is then 130 or 143. A second Ctrl-C
+    abandons the calls in flight (the outbox keeps them: fate unknown at the next start)."""
+    from console import cli_output
+
+    action = Action(arguments.action)
+    cancel = threading.Event()
+    received: list[int] = []
+
+    def stop(signal_number: int, _frame: object) -> None:
+        received.append(signal_number)
+        cancel.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = {number: signal.signal(number, stop) for number in (signal.SIGINT, signal.SIGTERM)}
+    writer = cli_output.JsonSendWriter(sys.stdout) if arguments.json else None
+    try:
+        if progress:
+            progress.start(session.burst_size(action, arguments.count))
+        report = session.send(
+            action,
+            count=arguments.count,
+            rate=arguments.rate,
+            batch=arguments.batch,
+            cancel=cancel,
+            on_outcome=writer.record if writer else None,
+        )
+    except Exception as error:
+        if writer:  # --json stays one valid document, even cut short
+            text = " ".join(f"{type(error).__name__}: {error}".split())
+            writer.abort(redact(text, secrets_of(arguments.loaded)))
+        raise
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    if progress:
+        progress.finish()
+    if writer:
+        writer.finish(report)
+    else:
+        print(cli_output.render_send_report(report, session.dead_letter_journal().path))
+    if received:
+        kept = report.not_sent - report.not_built
+        never_built = (
+            f"; {report.not_built} more were never built (send them again)"
+            if report.not_built
+            else ""
+        )
+        print(
+            f"firehose-console: interrupted: {kept} message(s) not sent, kept as dead letters "
+            f"(`firehose-console dead-letters replay` sends them){never_built}",
+            file=sys.stderr,
+        )
+        return EXIT_SIGTERM if received[0] == signal.SIGTERM else EXIT_SIGINT
+    return EXIT_OK if report.delivered == report.requested else EXIT_FAILED
 
 
 def _run_console(arguments: argparse.Namespace) -> int:

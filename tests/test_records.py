@@ -17,9 +17,9 @@ from engine.records import (
     RecordContext,
     build_messages,
     burst_messages,
+    messages_for_test_user,
     preview_document,
     synthetic_user,
-    messages_for_test_user,
 )
 from engine.settings import RECORD_SIZE_LIMIT_BYTES, ConnectionSettings, Settings
 
