@@ -163,8 +163,9 @@ class _ChunkSender:
         self.batch_limits = batch_limits
         self.cancel = cancel
         # What became of the previous chunk's messages, for a follower whose predecessor was
-        # cut off into it (never happens for a burst: its pairs are adjacent).
-        self._previous: dict[str, DeliveryOutcome] = {}
+        # cut off into it (never happens for a burst: its pairs are adjacent). Only those not
+        # delivered are kept (few, so memory stays small): the others need no waiting for.
+        self._previous_failed: dict[str, DeliveryOutcome] = {}
 
     def send(self, chunk: Sequence[OutgoingMessage]) -> list[DeliveryOutcome]:
         outcomes: list[DeliveryOutcome | None] = [None] * len(chunk)
@@ -188,7 +189,9 @@ class _ChunkSender:
             waiting = later
         settled = [outcome for outcome in outcomes if outcome is not None]
         assert len(settled) == len(chunk), "every message of a chunk is accounted for"
-        self._previous = {outcome.message.message_id: outcome for outcome in settled}
+        self._previous_failed = {
+            o.message.message_id: o for o in settled if not (o.delivered or o.skipped)
+        }
         return settled
 
     def _predecessor(
@@ -202,8 +205,8 @@ class _ChunkSender:
         if message.follows is None:
             return False, None
         index = position.get(message.follows)
-        if index is None:
-            return False, self._previous.get(message.follows)
+        if index is None:  # in the previous chunk, or not in this send: nothing to wait for
+            return False, self._previous_failed.get(message.follows)
         return outcomes[index] is None, outcomes[index]
 
     def _send_wave(

@@ -420,6 +420,7 @@ class ConsoleSession:
             if on_outcome is not None:
                 on_outcome(outcome)
 
+        region = self.connection.region
         consumed = stream_messages(
             deliverer,
             messages,
@@ -429,7 +430,8 @@ class ConsoleSession:
             batch=batch,
             batch_size=delivery.batch_size,
             rate=rate,
-            quota=direct_put_quota(self.connection.region),
+            # One record cannot outrun a quota: it goes without any pacing machinery.
+            quota=None if requested == 1 and rate is None else direct_put_quota(region),
             sink=self.sink,
             sleep=self._sleep,
             cancel=cancel,

@@ -337,13 +337,15 @@ class OutboxCheckingSender:
         return [BatchEntryResult(f"id-{n}") for n in range(len(records))]
 
 
-def session_with(sender, tmp_path: Path, concurrency: int = 4) -> ConsoleSession:
+def session_with(sender, tmp_path: Path, concurrency: int = 4, sink=None) -> ConsoleSession:
     path = tmp_path / "settings.toml"
     path.write_text(
         '[connections.live]\ndelivery_stream_name = "s"\n'
         f'[delivery]\nconcurrency = {concurrency}\nstate_dir = "{tmp_path / "state"}"\n'
     )
-    session = ConsoleSession(load_settings(path), sleep=lambda s: None)
+    session = ConsoleSession(
+        load_settings(path), sleep=lambda s: None, sink=sink or (lambda event: None)
+    )
     session.gateway = lambda: sender  # type: ignore[method-assign]  # a fake Firehose
     return session
 
@@ -447,3 +449,16 @@ def test_a_message_that_failed_once_is_not_retried_after_a_cancel(tmp_path: Path
     (outcome,) = send_messages(deliverer(sender, tmp_path), identity_changes(1)[:1], cancel=cancel)
     assert sender.calls == 1
     assert not outcome.not_sent and outcome.failure is not None and outcome.dead_lettered
+
+
+def test_a_single_record_without_a_rate_goes_without_pacing(tmp_path: Path) -> None:
+    for count, paced in ((1, False), (2, True)):
+        events: list = []
+        sender = JitterySender(failure_rate=0.0)
+        (tmp_path / str(count)).mkdir()
+        session = session_with(sender, tmp_path / str(count), sink=events.append)
+        try:
+            assert session.send(Action.ADD, count=count).delivered == count
+        finally:
+            session.close()
+        assert any(type(event).__name__ == "RateAdjusted" for event in events) is paced
