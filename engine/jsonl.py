@@ -76,9 +76,13 @@ def append_json_line(path: Path, document: dict[str, Any]) -> None:
 def read_json_lines(path: Path) -> list[dict[str, Any]]:
     """Every whole document in the file; a line torn by a crash (or otherwise unreadable) is
     skipped rather than fatal."""
+    return list(iter_json_lines(path))
+
+
+def iter_json_lines(path: Path) -> Iterator[dict[str, Any]]:
+    """``read_json_lines`` one document at a time: a big journal is never held whole."""
     if not path.exists():
-        return []
-    documents = []
+        return
     with path.open("rb") as handle:
         for raw in handle:
             try:
@@ -86,8 +90,7 @@ def read_json_lines(path: Path) -> list[dict[str, Any]]:
             except (UnicodeDecodeError, json.JSONDecodeError):
                 continue
             if isinstance(document, dict):
-                documents.append(document)
-    return documents
+                yield document
 
 
 def rewrite_json_lines(path: Path, documents: Iterable[dict[str, Any]]) -> None:

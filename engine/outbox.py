@@ -37,7 +37,7 @@ from engine.dead_letters import (
     DeadLetterJournal,
     state_directory,
 )
-from engine.jsonl import append_json_lines, read_json_lines, rewrite_json_lines
+from engine.jsonl import append_json_lines, iter_json_lines, rewrite_json_lines
 from engine.records import OutgoingMessage
 from engine.settings import DeliverySettings
 
@@ -168,9 +168,10 @@ class Outbox:
         """Journaled messages without a tombstone, oldest first, and whether each was sent."""
         entries: dict[str, OutboxEntry] = {}
         sent: set[str] = set()
-        for document in read_json_lines(self.path):
+        for document in iter_json_lines(self.path):  # a burst's journal is never held whole
             if "done" in document:
                 entries.pop(str(document["done"]), None)
+                sent.discard(str(document["done"]))
             elif "sending" in document:
                 ids = document["sending"]
                 if isinstance(ids, list):

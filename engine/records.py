@@ -152,10 +152,13 @@ def forwarded_identities(
     return kept, tuple(dropped)
 
 
+# One encoder for every record: json.dumps with options would build a new one per call.
+_COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def encode_data(data: Mapping[str, Any], delimiter: str) -> bytes:
     """The record's bytes: compact UTF-8 JSON followed by the delimiter."""
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    return (text + delimiter).encode("utf-8")
+    return (_COMPACT_JSON.encode(data) + delimiter).encode("utf-8")
 
 
 def _size_problem(data_bytes: bytes) -> str | None:

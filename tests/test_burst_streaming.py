@@ -357,16 +357,16 @@ def test_a_burst_is_journaled_chunk_by_chunk_each_before_any_of_it_is_sent(
     session = session_with(sender, tmp_path)
     seen: list[DeliveryOutcome] = []
     try:
-        report = session.send(Action.ADD, count=12_345, batch=True, on_outcome=seen.append)
+        report = session.send(Action.ADD, count=25_000, batch=True, on_outcome=seen.append)
     finally:
         session.close()
     assert (report.requested, report.delivered, report.failed, report.not_sent) == (
-        12_345,
-        12_345,
+        25_000,
+        25_000,
         0,
         0,
     )
-    assert len(seen) == 12_345 and len({o.message.message_id for o in seen}) == 12_345
+    assert len(seen) == 25_000 and len({o.message.message_id for o in seen}) == 25_000
     assert [json.loads(o.message.data_bytes)["UserIdentities"]["CustomerId"] for o in seen[:3]] == [
         "p.fogg138-1",
         "p.fogg138-2",
@@ -374,7 +374,7 @@ def test_a_burst_is_journaled_chunk_by_chunk_each_before_any_of_it_is_sent(
     ]
     assert sender.journaled_at_first_call == 10_000  # one chunk, not the whole burst
     assert len(report.outcomes) == OUTCOMES_KEPT and not report.outcomes_complete
-    assert report.document()["delivered"] == 12_345
+    assert report.document()["delivered"] == 25_000
 
 
 # -- cancellation -----------------------------------------------------------------------------
