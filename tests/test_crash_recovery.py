@@ -235,8 +235,16 @@ def test_a_killed_burst_loses_nothing_and_replay_completes_it(
     assert not (tmp_path / "state" / "outbox" / "crash.jsonl").exists()
 
 
-def test_ctrl_c_mid_burst_exits_130_and_the_rest_is_listed_at_the_next_start(
-    tmp_path: Path, destination: EmbeddedSandbox, proxy: AnswerHoldingProxy, stream: str
+@pytest.mark.parametrize(
+    ("stop", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"]
+)
+def test_a_burst_stopped_by_ctrl_c_or_sigterm_accounts_for_every_message(
+    tmp_path: Path,
+    destination: EmbeddedSandbox,
+    proxy: AnswerHoldingProxy,
+    stream: str,
+    stop: signal.Signals,
+    status: int,
 ) -> None:
     settings = settings_file(tmp_path, proxy.port, stream, concurrency=1)
     outbox = tmp_path / "state" / "outbox" / "crash.jsonl"
@@ -250,9 +258,9 @@ def test_ctrl_c_mid_burst_exits_130_and_the_rest_is_listed_at_the_next_start(
         text=True,
     )
     wait_for(lambda: settled_count(outbox) >= 5, "5 answers", process)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(stop)
     out, err = process.communicate(timeout=30)
-    assert process.returncode == 130
+    assert process.returncode == status
     assert "Traceback" not in err
     report = json.loads(out)  # one valid document, every message accounted for
     assert len(report["records"]) == report["requested"] == COUNT
