@@ -5,6 +5,7 @@ the real outbox and dead-letter journal."""
 from __future__ import annotations
 
 import base64
+import io
 import json
 import random
 import threading
@@ -462,3 +463,50 @@ def test_a_single_record_without_a_rate_goes_without_pacing(tmp_path: Path) -> N
         finally:
             session.close()
         assert any(type(event).__name__ == "RateAdjusted" for event in events) is paced
+
+
+# -- send --json, written as the send goes --------------------------------------------------
+
+
+def outcome(number: int) -> DeliveryOutcome:
+    (message,) = burst_messages(Settings(), Action.ADD, 1, timestamp=number)
+    return DeliveryOutcome(message, f"record-{number}", 1)
+
+
+def test_send_json_is_one_document_whether_the_send_ends_or_fails_midway() -> None:
+    from console.cli_output import JsonSendWriter
+    from engine.session import SendReport
+
+    finished = io.StringIO()
+    writer = JsonSendWriter(finished)
+    outcomes = [outcome(n) for n in (1, 2, 3)]
+    for each in outcomes:
+        writer.record(each)
+    writer.finish(SendReport(requested=3, outcomes=tuple(outcomes)))
+    document = json.loads(finished.getvalue())
+    assert [r["record_id"] for r in document["records"]] == ["record-1", "record-2", "record-3"]
+    assert (document["requested"], document["delivered"], document["not_sent"]) == (3, 3, 0)
+
+    failed = io.StringIO()
+    writer = JsonSendWriter(failed)
+    writer.record(outcomes[0])
+    writer.abort("OSError: No space left on device")
+    document = json.loads(failed.getvalue())
+    assert len(document["records"]) == 1 and document["error"].startswith("OSError")
+
+    untouched = io.StringIO()
+    JsonSendWriter(untouched).abort("could not start")
+    assert untouched.getvalue() == ""  # nothing was begun: the error line says it all
+
+
+def test_follows_survives_the_outbox_and_the_dead_letter_journal(tmp_path: Path) -> None:
+    remove, readd = identity_changes(1)
+    outbox = Outbox(tmp_path / "outbox.jsonl", "test")
+    outbox.queue([remove, readd], "now")
+    (left_remove, left_readd) = outbox.unsettled()
+    letter = left_readd.entry.interrupted("later", sent=False)
+    assert letter.follows == remove.message_id and left_remove.entry.follows is None
+    journal = DeadLetterJournal(tmp_path / "dead-letters.jsonl")
+    journal.add(letter)
+    (again,) = journal.entries()
+    assert again.to_message().follows == remove.message_id
