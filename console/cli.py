@@ -248,7 +248,11 @@ def _send(
         cancel.set()
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
-    previous = {number: signal.signal(number, stop) for number in (signal.SIGINT, signal.SIGTERM)}
+    previous = {}
+    if threading.current_thread() is threading.main_thread():  # where Python runs handlers
+        previous = {
+            number: signal.signal(number, stop) for number in (signal.SIGINT, signal.SIGTERM)
+        }
     writer = cli_output.JsonSendWriter(sys.stdout) if arguments.json else None
     try:
         if progress:
@@ -261,9 +265,13 @@ def _send(
             cancel=cancel,
             on_outcome=writer.record if writer else None,
         )
-    except Exception as error:
+    except BaseException as error:
         if writer:  # --json stays one valid document, even cut short
-            text = " ".join(f"{type(error).__name__}: {error}".split())
+            if isinstance(error, KeyboardInterrupt):
+                text = "interrupted twice: the calls in flight were abandoned (the next start "
+                text += "lists their messages as fate unknown)"
+            else:
+                text = " ".join(f"{type(error).__name__}: {error}".split())
             writer.abort(redact(text, secrets_of(arguments.loaded)))
         raise
     finally:
