@@ -175,9 +175,10 @@ class _SharedIdentities:
     identity keys kept (in sending order), those dropped and why, and whether the record is
     skipped. Worked out once per burst, not once per message."""
 
-    __slots__ = ("dropped", "kept", "skip_reason")
+    __slots__ = ("_parts", "dropped", "kept", "skip_reason")
 
     def __init__(self, user: AudienceUser, context: RecordContext) -> None:
+        self._parts: dict[tuple[bool, str], list[str] | None] = {}
         kept, self.dropped = forwarded_identities(user, context.connection)
         self.kept = tuple(kept.items())
         self.skip_reason: str | None = None
@@ -188,7 +189,7 @@ class _SharedIdentities:
         elif not kept:
             self.skip_reason = "no identity left to send once the exclusions are applied"
 
-    def identities(self, index: int | None) -> dict[str, str]:
+    def identities(self, index: int | str | None) -> dict[str, str]:
         """The identities sent: the user's own (``index`` None) or synthetic user ``index``'s
         (as ``synthetic_user`` derives them)."""
         if index is None:
@@ -198,8 +199,45 @@ class _SharedIdentities:
             for key, value in self.kept
         }
 
+    def record_parts(
+        self, context: RecordContext, *, is_member: bool, timestamp: str
+    ) -> list[str] | None:
+        """The record's JSON text (delimiter included) for any synthetic user, cut where the
+        user's number goes: ``str(index).join(parts)`` is the text ``encode_data`` gives for
+        user ``index`` (JSON escapes character by character, so the cuts never split an
+        escape). None if the marker standing for the number occurs in the record already."""
+        key = (is_member, timestamp)
+        if key not in self._parts:
+            data = _membership_data(context, self, _NUMBER_MARKER, is_member, timestamp)
+            text = _COMPACT_JSON.encode(data) + context.record_delimiter
+            plain = _COMPACT_JSON.encode(_membership_data(context, self, 0, is_member, timestamp))
+            clean = _NUMBER_MARKER not in plain + context.record_delimiter
+            self._parts[key] = text.split(_NUMBER_MARKER) if clean else None
+        return self._parts[key]
 
-def _vary(value: str, index: int) -> str:
+
+# Stands for a synthetic user's number in a record template (a private-use character, which
+# JSON leaves as it is).
+_NUMBER_MARKER = "\ue000"
+
+
+def _membership_data(
+    context: RecordContext,
+    shared: _SharedIdentities,
+    index: int | str | None,
+    is_member: bool,
+    timestamp: str,
+) -> dict[str, Any]:
+    return {
+        "MembershipChangedTimestamp": timestamp,
+        "AudienceId": context.audience_id,
+        "AudienceName": context.audience_name,
+        "IsMember": is_member,
+        "UserIdentities": shared.identities(index),
+    }
+
+
+def _vary(value: str, index: int | str) -> str:
     """An identity of synthetic user ``index``: ``-N`` appended (``+N`` before an email's ``@``)."""
     if "@" in value:
         local, _, domain = value.partition("@")
@@ -217,14 +255,14 @@ def _membership_message(
     action: Action,
     follows: str | None = None,
 ) -> OutgoingMessage:
-    data = {
-        "MembershipChangedTimestamp": timestamp,
-        "AudienceId": context.audience_id,
-        "AudienceName": context.audience_name,
-        "IsMember": is_member,
-        "UserIdentities": shared.identities(index),
-    }
-    data_bytes = encode_data(data, context.record_delimiter)
+    data = _membership_data(context, shared, index, is_member, timestamp)
+    parts = None
+    if index is not None:  # a burst: fill the template instead of encoding each record
+        parts = shared.record_parts(context, is_member=is_member, timestamp=timestamp)
+    if parts is None:
+        data_bytes = encode_data(data, context.record_delimiter)
+    else:
+        data_bytes = str(index).join(parts).encode("utf-8")
     return OutgoingMessage(
         kind=MessageKind.ADD if is_member else MessageKind.REMOVE,
         action=action,

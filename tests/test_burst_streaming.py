@@ -510,3 +510,32 @@ def test_follows_survives_the_outbox_and_the_dead_letter_journal(tmp_path: Path)
     journal.add(letter)
     (again,) = journal.entries()
     assert again.to_message().follows == remove.message_id
+
+
+@pytest.mark.parametrize(
+    "value",
+    ['quote"d', "back\\slash", "new\nline", "été ✓", "a@b@c", "tab\there", "\u2028sep", "x"],
+)
+def test_a_burst_record_filled_from_its_template_is_exactly_the_encoded_record(value: str) -> None:
+    settings = Settings(
+        test_user={
+            "mpid": 'm"1',
+            "identities": {"CustomerId": value, "Email": f"{value}@example.com"},
+            "new_identities": {"Other": value},
+        }
+    )
+    context = RecordContext.from_settings(settings)
+    base = test_user_from_settings(settings)
+    changed = test_user_from_settings(settings, new_identities=True)
+    streamed = list(iter_burst_messages(settings, Action.IDENTITY_CHANGE, 12, timestamp=5))
+    for n in (1, 7, 12):
+        remove, readd = build_messages(
+            Action.IDENTITY_CHANGE,
+            context,
+            synthetic_user(base, n),
+            timestamp=5,
+            new_user=synthetic_user(changed, n),
+        )
+        assert streamed[2 * n - 2].data_bytes == remove.data_bytes
+        assert streamed[2 * n - 1].data_bytes == readd.data_bytes
+        assert json.loads(streamed[2 * n - 1].data_bytes) == streamed[2 * n - 1].data
