@@ -17,7 +17,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from engine.alerts import AlertBoard
-from engine.burst import send_messages
+from engine.burst import send_messages, stream_messages
 from engine.dead_letters import INTERRUPTED_UNSENT, DeadLetterJournal
 from engine.delivery import Deliverer, DeliveryOutcome, RetryPolicy
 from engine.gateway import BatchEntryResult
@@ -539,3 +539,21 @@ def test_a_burst_record_filled_from_its_template_is_exactly_the_encoded_record(v
         assert streamed[2 * n - 2].data_bytes == remove.data_bytes
         assert streamed[2 * n - 1].data_bytes == readd.data_bytes
         assert json.loads(streamed[2 * n - 1].data_bytes) == streamed[2 * n - 1].data
+
+
+def test_a_chunk_never_cuts_an_identity_change_in_two(tmp_path: Path) -> None:
+    chunks: list[list[str]] = []
+    sender = JitterySender(failure_rate=0.2)
+    outcomes: list[DeliveryOutcome] = []
+    stream_messages(
+        deliverer(sender, tmp_path),
+        iter(identity_changes(5)),
+        outcomes.append,
+        before_chunk=lambda chunk: chunks.append([m.kind.value for m in chunk]),
+        chunk_size=3,
+        concurrency=3,
+    )
+    assert chunks == [["remove", "add"] * 2, ["remove", "add"] * 2, ["remove", "add"]]
+    assert len(outcomes) == 10 and all(o.delivered for o in outcomes)
+    for events in order_by_user(sender.log).values():
+        assert "remove acked" in events[: events.index("add sent")]
