@@ -31,6 +31,7 @@ lint: $(STAMP)
 # Each script prints its figures and ratios; together they take about three minutes.
 bench: $(STAMP)
 	$(BIN)/python bench/burst.py
+	$(BIN)/python bench/burst_engine.py
 	$(BIN)/python bench/rate_accuracy.py
 	$(BIN)/python bench/exactly_once.py
 	$(BIN)/python bench/startup.py

@@ -1,37 +1,37 @@
-"""Records per second: raw boto3 loops against the engine, in one run, on one embedded sandbox.
+"""The whole CLI command against a raw boto3 loop, each in its own process, on one moto server.
 
-    (a) a raw boto3 ``put_record`` loop (one record per call, one after the other)
-    (b) a raw boto3 ``put_record_batch`` loop of 500 records per call
-    (c) the engine, one record per call (``send``: its concurrency, pacing, events, retries)
-    (d) the engine, batching (``send --batch``)
+    (w) ``firehose-console send add --count N --batch --json`` — the whole command: start-up,
+        settings, building, journaling, sending, events and the JSON document
+    (r) a raw boto3 ``put_record_batch`` loop of 500 records per call, in its own process
 
-and the ratios c/a (goal ≥ 2.0, through concurrency) and d/b (goal ≥ 1.0, while tracking every
-acknowledgement). Fair by construction: the same records (the engine's own, ~200 bytes each),
-the same sandbox and botocore settings (one attempt per call, same timeouts and pool), a
-warm-up, interleaved repetitions, medians.
+against the same sandbox (an EmbeddedSandbox in a child process, reached by the CLI through a
+settings file's ``endpoint_url``, as a real stream would be), with records of the same size.
+Prints records/s of each (wall time of the whole process) and w/r (goal ≥ 1.0), the peak
+resident memory (``ru_maxrss``) of the CLI at N and 10·N and their ratio (goal ≤ 1.3), and,
+with ``--million``, a run of 1,000,000 records. Prints the machine's load before and after.
 
-First on loopback as it is, then with an emulated network round trip added by the sandbox to
-every request (``--latency-ms``), since against real Firehose every call crosses a network.
-
-    python bench/burst.py [--reps 5] [--single 300] [--batched 10000] [--latency-ms 20]
+    python bench/burst.py [--count 20000] [--reps 3] [--million]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-sys.path[:0] = [str(BENCH.parent), str(BENCH)]  # this checkout's engine, then the helpers
+ROOT = BENCH.parent
+sys.path[:0] = [str(ROOT), str(BENCH)]  # this checkout's engine, then the helpers
 
 from _sandbox_host import BenchSandbox, load_average, machine  # noqa: E402
 
-STREAM = "bench-burst"
+STREAM = "bench-cli"
 REGION = "us-east-1"
 SETTINGS = """
 [account]
@@ -47,197 +47,142 @@ endpoint_url = "{endpoint}"
 state_dir = "{state}"
 """
 
+# The raw loop, as a user would write it: its records are the engine's first one, numbered like
+# the engine numbers its synthetic users (same size give or take a digit).
+RAW_LOOP = """
+import sys, boto3
+from botocore.config import Config
 
-def raw_client(endpoint: str, pool: int):
-    """A plain boto3 client configured as the engine configures its own."""
-    import boto3
-    from botocore.config import Config
-
-    session = boto3.session.Session(
-        aws_access_key_id="AKIAIOSFODNN7EXAMPLE",
-        aws_secret_access_key="bench-secret-not-a-real-key",
-        region_name=REGION,
-    )
-    config = Config(
-        retries={"total_max_attempts": 1, "mode": "standard"},
-        connect_timeout=5.0,
-        read_timeout=10.0,
-        max_pool_connections=pool,
-    )
-    return session.client("firehose", endpoint_url=endpoint, config=config)
-
-
-class Sample:
-    """One timed run: records per second, and the CPU each side spent per record."""
-
-    def __init__(self, sandbox: BenchSandbox, action: Callable[[], int]) -> None:
-        server_before = sandbox.cpu_seconds()
-        client_before = time.process_time()
-        started = time.perf_counter()
-        count = action()
-        elapsed = time.perf_counter() - started
-        self.per_second = count / elapsed
-        self.client_cpu = (time.process_time() - client_before) / count
-        server_after = sandbox.cpu_seconds()
-        self.server_cpu = (
-            None
-            if server_before is None or server_after is None
-            else (server_after - server_before) / count
-        )
+endpoint, count, sample = sys.argv[1], int(sys.argv[2]), sys.argv[3].encode()
+client = boto3.session.Session(
+    aws_access_key_id="AKIAIOSFODNN7EXAMPLE",
+    aws_secret_access_key="bench-secret-not-a-real-key",
+    region_name="us-east-1",
+).client(
+    "firehose",
+    endpoint_url=endpoint,
+    config=Config(retries={"total_max_attempts": 1, "mode": "standard"}, max_pool_connections=10),
+)
+accepted = 0
+for start in range(1, count + 1, 500):
+    records = [
+        {"Data": sample.replace(b"p.fogg138-1", b"p.fogg138-%d" % n)}
+        for n in range(start, min(start + 500, count + 1))
+    ]
+    response = client.put_record_batch(DeliveryStreamName="STREAM_NAME", Records=records)
+    accepted += len(records) - response["FailedPutCount"]
+print(accepted)
+"""
 
 
-def raw_put_record_loop(client, payloads: list[bytes]) -> int:
-    ids = 0
-    for data in payloads:
-        response = client.put_record(DeliveryStreamName=STREAM, Record={"Data": data})
-        ids += bool(response["RecordId"])
-    return ids
+def run_child(argv: list[str], stdout) -> tuple[float, int, int]:
+    """(wall seconds, exit status, peak resident KiB) of one child process."""
+    started = time.perf_counter()
+    process = subprocess.Popen(argv, stdout=stdout, stderr=subprocess.PIPE, cwd=ROOT)
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        assert process.stderr is not None
+        raise SystemExit(f"{argv[:4]} failed: {process.stderr.read().decode()[-2000:]}")
+    return elapsed, process.returncode, usage.ru_maxrss
 
 
-def raw_batch_loop(client, payloads: list[bytes]) -> int:
-    accepted = 0
-    for start in range(0, len(payloads), 500):
-        records = [{"Data": data} for data in payloads[start : start + 500]]
-        response = client.put_record_batch(DeliveryStreamName=STREAM, Records=records)
-        accepted += len(records) - response["FailedPutCount"]
-    return accepted
+def cli_run(settings: Path, count: int, out: Path) -> tuple[float, int, dict]:
+    """The whole CLI command; checks the JSON accounts for every record, delivered."""
+    argv = [sys.executable, "-m", "console", "--settings", str(settings), "send", "add"]
+    argv += ["--count", str(count), "--batch", "--json"]
+    with out.open("w") as stdout:
+        elapsed, _, peak = run_child(argv, stdout)
+    document = json.loads(out.read_text())
+    if document["delivered"] != count or len(document["records"]) != count:
+        raise SystemExit(f"the CLI lost track: {document['delivered']} of {count} delivered")
+    return elapsed, peak, document
 
 
-def engine_send(session, messages, *, batch: bool) -> int:
-    report = session.send_messages(messages, batch=batch)
-    record_ids = {outcome.record_id for outcome in report.outcomes if outcome.record_id}
-    # Every acknowledgement is tracked: one distinct RecordId per message, or it does not count.
-    if report.delivered != len(messages) or len(record_ids) != len(messages):
-        raise SystemExit(f"engine lost track: {report.delivered} of {len(messages)} delivered")
-    return report.delivered
-
-
-NAMES = {
-    "a": "(a) raw boto3 put_record loop",
-    "b": "(b) raw boto3 put_record_batch loop of 500",
-    "c": "(c) engine, one record per call",
-    "d": "(d) engine, batches",
-}
-
-
-def measure(
-    label: str,
-    sandbox: BenchSandbox,
-    runs: dict[str, Callable[[], int]],
-    reps: int,
-    *,
-    loopback: bool,
-) -> dict[str, float]:
-    samples: dict[str, list[Sample]] = {name: [] for name in runs}
-    for _ in range(reps):  # interleaved, so drift in the sandbox hits every contender alike
-        for name, run in runs.items():
-            samples[name].append(Sample(sandbox, run))
-    medians = {
-        name: statistics.median(s.per_second for s in values) for name, values in samples.items()
-    }
-    print(f"\n{label} — records/s, median of {reps} (min–max); CPU µs per record")
-    for name, values in samples.items():
-        rates = [s.per_second for s in values]
-        client = statistics.median(s.client_cpu for s in values) * 1e6
-        servers = [s.server_cpu for s in values if s.server_cpu is not None]
-        server = f"{statistics.median(servers) * 1e6:7,.0f}" if servers else "      –"
-        print(
-            f"  {NAMES[name]:<44} {medians[name]:>8,.0f}  ({min(rates):,.0f}–{max(rates):,.0f})"
-            f"   client {client:6,.0f}  sandbox {server}"
-        )
-    c_over_a = medians["c"] / medians["a"]
-    d_over_b = medians["d"] / medians["b"]
-    print(f"  c/a = {c_over_a:.2f}   (goal ≥ 2.0: {'met' if c_over_a >= 2.0 else 'MISSED'})")
-    print(f"  d/b = {d_over_b:.2f}   (goal ≥ 1.0: {'met' if d_over_b >= 1.0 else 'MISSED'})")
-    servers = [s.server_cpu for s in samples["a"] if s.server_cpu is not None]
-    if servers and loopback:
-        # Client and sandbox each run Python under one lock (the GIL), one process each: the
-        # most concurrency can do is overlap the two, so one record per call gains at most
-        # (client + sandbox) / max(client, sandbox) over the sequential loop.
-        client = statistics.median(s.client_cpu for s in samples["a"])
-        server = statistics.median(servers)
-        print(
-            f"  overlapping client and sandbox perfectly, c/a could reach at most "
-            f"{(client + server) / max(client, server):.2f} on loopback"
-        )
-    return medians
+def raw_run(endpoint: str, count: int, sample: str) -> tuple[float, int]:
+    script = RAW_LOOP.replace("STREAM_NAME", STREAM)
+    argv = [sys.executable, "-c", script, endpoint, str(count), sample]
+    with tempfile.TemporaryFile() as stdout:
+        elapsed, _, peak = run_child(argv, stdout)
+        stdout.seek(0)
+        accepted = int(stdout.read())
+    if accepted != count:
+        raise SystemExit(f"the raw loop got {accepted} of {count} accepted")
+    return elapsed, peak
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--reps", type=int, default=5)
-    parser.add_argument("--single", type=int, default=300, help="records per one-by-one run")
-    parser.add_argument("--batched", type=int, default=10000, help="records per batch run")
-    parser.add_argument("--latency-ms", type=float, default=20.0, help="0: loopback only")
-    parser.add_argument("--latency-single", type=int, default=120)
-    parser.add_argument("--in-process", action="store_true", help="run the sandbox in this process")
+    parser.add_argument("--count", type=int, default=20_000, help="N records")
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--million", action="store_true", help="also send 1,000,000 (long)")
     arguments = parser.parse_args()
+    count = arguments.count
 
-    from engine.event_digest import DigestSink
-    from engine.quotas import direct_put_quota
-    from engine.records import Action
-    from engine.session import ConsoleSession
+    from engine.records import Action, iter_burst_messages
     from engine.settings_file import load_settings
 
-    with (
-        tempfile.TemporaryDirectory() as state,
-        BenchSandbox([STREAM], REGION, in_process=arguments.in_process) as sandbox,
-    ):
-        settings_path = Path(state) / "settings.toml"
-        settings_path.write_text(
+    with tempfile.TemporaryDirectory() as state, BenchSandbox([STREAM], REGION) as sandbox:
+        settings = Path(state) / "settings.toml"
+        settings.write_text(
             SETTINGS.format(
                 stream=STREAM, region=REGION, endpoint=sandbox.endpoint_url, state=state
             )
         )
-        # The sink a front would use: the engine's events are part of what it costs.
-        session = ConsoleSession(load_settings(settings_path), sink=DigestSink())
-        concurrency = session.settings.delivery.concurrency
-        client = raw_client(sandbox.endpoint_url, max(10, concurrency * 2))
-        largest = max(arguments.single, arguments.batched, arguments.latency_single)
-        messages = session.burst_messages(Action.ADD, largest)
-        payloads = [message.data_bytes for message in messages]
-        sizes = [len(data) for data in payloads]
-
-        where = "in this process" if arguments.in_process else "in a child process"
+        first = next(
+            iter_burst_messages(load_settings(settings).settings, Action.ADD, 2, timestamp=1)
+        )
+        sample = first.data_bytes.decode()
+        out = Path(state) / "send.json"
         print(f"machine: {machine()}")
-        print(f"sandbox: one EmbeddedSandbox {where} at {sandbox.endpoint_url}")
-        quota = direct_put_quota(REGION)
-        print(
-            f"records: the engine's own, {min(sizes)}–{max(sizes)} bytes; engine concurrency "
-            f"{concurrency}; quota {REGION}: {quota.describe()}, which the engine keeps to: "
-            f"at most {quota.bytes_per_second / statistics.mean(sizes):,.0f} records/s of "
-            "this size (the raw loops ignore it)"
-        )
-
-        def runs(single: int, batched: int) -> dict[str, Callable[[], int]]:
-            return {
-                "a": lambda: raw_put_record_loop(client, payloads[:single]),
-                "b": lambda: raw_batch_loop(client, payloads[:batched]),
-                "c": lambda: engine_send(session, messages[:single], batch=False),
-                "d": lambda: engine_send(session, messages[:batched], batch=True),
-            }
-
-        for run in runs(20, 500).values():  # warm-up: connections, caches, code paths
-            run()
+        print(f"sandbox: one EmbeddedSandbox in a child process at {sandbox.endpoint_url}")
+        print(f"records: {first.size_bytes} bytes or so; N = {count:,}")
         print(f"load average before: {load_average()}")
-        measure(
-            "loopback",
-            sandbox,
-            runs(arguments.single, arguments.batched),
-            arguments.reps,
-            loopback=True,
+        cli_run(settings, 1_000, out)  # warm-up: the sandbox's code paths, the disk cache
+        raw_run(sandbox.endpoint_url, 1_000, sample)
+        cli_rates: list[float] = []
+        raw_rates: list[float] = []
+        sends: list[float] = []
+        peaks: list[int] = []
+        for _ in range(arguments.reps):  # interleaved: drift hits both alike
+            elapsed, peak, document = cli_run(settings, count, out)
+            cli_rates.append(count / elapsed)
+            sends.append(document["elapsed_seconds"])
+            peaks.append(peak)
+            elapsed, _ = raw_run(sandbox.endpoint_url, count, sample)
+            raw_rates.append(count / elapsed)
+        cli, raw = statistics.median(cli_rates), statistics.median(raw_rates)
+        send_phase = count / statistics.median(sends)
+        print(f"\nrecords/s, whole process, median of {arguments.reps} (min–max)")
+        print(
+            f"  (w) CLI send --batch --json   {cli:>9,.0f}  "
+            f"({min(cli_rates):,.0f}–{max(cli_rates):,.0f}); "
+            f"its send phase alone {send_phase:,.0f}"
         )
-        if arguments.latency_ms > 0:
-            sandbox.set_latency(arguments.latency_ms / 1000)
-            measure(
-                f"with an emulated {arguments.latency_ms:g} ms round trip per request",
-                sandbox,
-                runs(arguments.latency_single, arguments.batched),
-                max(3, arguments.reps - 2),
-                loopback=False,
+        print(
+            f"  (r) raw put_record_batch loop {raw:>9,.0f}  "
+            f"({min(raw_rates):,.0f}–{max(raw_rates):,.0f})"
+        )
+        print(f"  w/r = {cli / raw:.2f}   (goal ≥ 1.0: {'met' if cli >= raw else 'MISSED'})")
+
+        peak_n = statistics.median(peaks)
+        elapsed, peak_10n, _ = cli_run(settings, 10 * count, out)
+        print("\npeak memory of the CLI (ru_maxrss)")
+        print(f"  N   = {count:>9,}: {peak_n / 1024:7.1f} MiB")
+        print(
+            f"  10N = {10 * count:>9,}: {peak_10n / 1024:7.1f} MiB "
+            f"({10 * count / elapsed:,.0f} records/s)"
+        )
+        ratio = peak_10n / peak_n
+        print(f"  10N/N = {ratio:.2f}   (goal ≤ 1.3: {'met' if ratio <= 1.3 else 'MISSED'})")
+        if arguments.million:
+            elapsed, peak, _ = cli_run(settings, 1_000_000, out)
+            print(
+                f"\n1,000,000 records: {elapsed:,.1f} s, {1_000_000 / elapsed:,.0f} records/s, "
+                f"peak {peak / 1024:.1f} MiB"
             )
         print(f"\nload average after: {load_average()}")
-        session.close()
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ from console.widgets.settings_form import SettingsForm
 from console.widgets.status_line import StatusLine, VerificationState
 from console.widgets.verify_pane import VerifyPane
 from engine.events import DeliveryGaveUp, InterruptedRunRecovered, RecordDelivered
-from engine.records import Action, OutgoingMessage, burst_messages, test_user_messages
+from engine.records import Action, OutgoingMessage, burst_messages, messages_for_test_user
 from engine.settings import Settings
 from engine.settings_file import LoadedSettings
 from engine.verification import policy_file_path
@@ -316,7 +316,7 @@ class FirehoseConsoleApp(SessionApp):
         timestamp = int(self.clock())
 
         def build() -> list[OutgoingMessage]:
-            return test_user_messages(
+            return messages_for_test_user(
                 settings, chosen, timestamp=timestamp, connection_name=connection
             )
 

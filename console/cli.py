@@ -11,7 +11,9 @@ import contextlib
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,7 +22,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from console.version import VersionAction
 from engine.dead_letters import ReplayInProgress, UnknownDeadLetters
 from engine.jsonl import JournalWriteFailed
-from engine.records import Action, preview_document
+from engine.records import MAX_BURST_COUNT, Action, preview_document
 from engine.settings import ALL_AUDIENCES
 from engine.settings_file import (
     LoadedSettings,
@@ -32,18 +34,18 @@ from engine.settings_file import (
 )
 
 if TYPE_CHECKING:
+    from console import cli_output
     from engine.landed import LandedReport
     from engine.session import ConsoleSession
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_SETTINGS_PATH = Path("settings.toml")
-# A burst's messages are built in memory first: a typo like --count 1000000000 is refused.
-MAX_COUNT = 100_000
 # Slower than one record in 100 s is a typo (and 1e-300 would overflow the pacing's sleep).
 MIN_RATE = 0.01
 # Output into a closed pipe (`… | head -1`) ends quietly with the status a shell gives a
 # process killed by SIGPIPE (128 + 13), as `cat` or `yes` would end.
 EXIT_CLOSED_PIPE = 141
+EXIT_SIGINT, EXIT_SIGTERM = 130, 143  # 128 + the signal's number, as shells report it
 
 
 class UsageError(Exception):
@@ -83,8 +85,8 @@ def _count(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError("must be 1 or more")
-    if value > MAX_COUNT:
-        raise argparse.ArgumentTypeError(f"must be at most {MAX_COUNT}")
+    if value > MAX_BURST_COUNT:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_BURST_COUNT:,}")
     return value
 
 
@@ -304,22 +306,7 @@ def _run_session_command(arguments: argparse.Namespace) -> int:
                 print(cli_output.render_verification(report))
             return EXIT_OK if report.ok else EXIT_FAILED
         if arguments.command == "send":
-            action = Action(arguments.action)
-            messages = session.burst_messages(action, arguments.count)
-            if progress:
-                progress.start(len(messages))
-            send_report = session.send_messages(
-                messages, rate=arguments.rate, batch=arguments.batch
-            )
-            if progress:
-                progress.finish()
-            if as_json:
-                _print_json(send_report.document())
-            else:
-                print(
-                    cli_output.render_send_report(send_report, session.dead_letter_journal().path)
-                )
-            return EXIT_OK if send_report.delivered == send_report.requested else EXIT_FAILED
+            return _send(session, arguments, progress)
         if arguments.command == "landed":
             landed_report = _wait_for_landing(session, arguments.wait, arguments.last)
             if as_json:
@@ -422,6 +409,76 @@ def _wait_for_landing(session: ConsoleSession, wait: float, last: int | None) ->
         time.sleep(min(LANDED_POLL_SECONDS, remaining))
         report = session.landed(last=last)
     return report
+
+
+def _send(
+    session: ConsoleSession,
+    arguments: argparse.Namespace,
+    progress: cli_output.ProgressBar | None,
+) -> int:
+    """``send``: Ctrl-C (SIGINT) or SIGTERM stops it cleanly — no new call starts, every
+    message is accounted for — and the exit status is then 130 or 143. A second Ctrl-C
+    abandons the calls in flight (the outbox keeps them: fate unknown at the next start)."""
+    from console import cli_output
+
+    action = Action(arguments.action)
+    cancel = threading.Event()
+    received: list[int] = []
+
+    def stop(signal_number: int, _frame: object) -> None:
+        received.append(signal_number)
+        cancel.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():  # where Python runs handlers
+        previous = {
+            number: signal.signal(number, stop) for number in (signal.SIGINT, signal.SIGTERM)
+        }
+    writer = cli_output.JsonSendWriter(sys.stdout) if arguments.json else None
+    try:
+        if progress:
+            progress.start(session.burst_size(action, arguments.count))
+        report = session.send(
+            action,
+            count=arguments.count,
+            rate=arguments.rate,
+            batch=arguments.batch,
+            cancel=cancel,
+            on_outcome=writer.record if writer else None,
+        )
+    except BaseException as error:
+        if writer:  # --json stays one valid document, even cut short
+            if isinstance(error, KeyboardInterrupt):
+                text = "interrupted twice: the calls in flight were abandoned (the next start "
+                text += "lists their messages as fate unknown)"
+            else:
+                text = " ".join(f"{type(error).__name__}: {error}".split())
+            writer.abort(redact(text, secrets_of(arguments.loaded)))
+        raise
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    if progress:
+        progress.finish()
+    if writer:
+        writer.finish(report)
+    else:
+        print(cli_output.render_send_report(report, session.dead_letter_journal().path))
+    if received:
+        kept = report.not_sent - report.not_built
+        never_built = (
+            f"; {report.not_built} more were never built (send them again)"
+            if report.not_built
+            else ""
+        )
+        print(
+            f"firehose-console: interrupted: {kept} message(s) not sent, kept as dead letters "
+            f"(`firehose-console dead-letters replay` sends them){never_built}",
+            file=sys.stderr,
+        )
+        return EXIT_SIGTERM if received[0] == signal.SIGTERM else EXIT_SIGINT
+    return EXIT_OK if report.delivered == report.requested else EXIT_FAILED
 
 
 def _run_console(arguments: argparse.Namespace) -> int:

@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import TextIO
 
 from engine.dead_letters import DeadLetter
+from engine.delivery import DeliveryOutcome
 from engine.event_digest import DeliveryCounter, DeliveryTally
 from engine.events import DeliveryEvent, RateAdjusted
 from engine.landed import LandedReport, LandedStatus, RecordLanding
 from engine.records import OutgoingMessage
-from engine.session import SendReport
+from engine.session import SendReport, outcome_document
 from engine.settings import RECORD_SIZE_LIMIT_BYTES
 from engine.state_dir import INTERRUPTED_UNSENT, UNKNOWN_FATE
 from engine.verification import CheckStatus, VerificationReport, policy_text
@@ -67,9 +68,10 @@ def render_verification(report: VerificationReport) -> str:
 
 
 def render_send_report(report: SendReport, journal: Path) -> str:
+    not_sent = f", NOT SENT {report.not_sent} (interrupted)" if report.not_sent else ""
     lines = [
         f"requested {report.requested}, delivered {report.delivered}, failed {report.failed}, "
-        f"skipped {report.skipped}, dead-lettered {report.dead_lettered} "
+        f"skipped {report.skipped}, dead-lettered {report.dead_lettered}{not_sent} "
         f"in {report.elapsed_seconds:.2f} s"
     ]
     shown = report.outcomes[:20]
@@ -80,11 +82,14 @@ def render_send_report(report: SendReport, journal: Path) -> str:
                 state += "  [possible duplicate]"
         elif outcome.skipped:
             state = f"skipped: {outcome.message.skip_reason}"
+        elif outcome.not_sent:
+            state = "not sent: interrupted first"
         else:
             state = f"FAILED: {outcome.failure.describe() if outcome.failure else 'unknown'}"
         lines.append(f"  {outcome.message.kind.value:<6} attempts {outcome.attempts}  {state}")
-    if len(report.outcomes) > len(shown):
-        lines.append(f"  … and {len(report.outcomes) - len(shown)} more (--json lists all)")
+    more = report.requested - report.not_built - len(shown)
+    if more > 0:
+        lines.append(f"  … and {more:,} more (--json lists all)")
     if report.alerts:
         lines.append("Alerts:")
         for alert in report.alerts:
@@ -95,6 +100,44 @@ def render_send_report(report: SendReport, journal: Path) -> str:
     if report.dead_lettered:
         lines.append(f"Dead letters kept in {journal}: `firehose-console dead-letters replay`")
     return "\n".join(lines)
+
+
+class JsonSendWriter:
+    """``send --json`` written as the send goes: one valid document listing every message,
+    without holding them (``records`` first, one line each, then the counts). Nothing is
+    written before the first outcome, so a send that cannot start prints nothing."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.started = False
+
+    def _start(self) -> str:
+        if self.started:
+            return ",\n    "
+        self.started = True
+        self.stream.write('{\n  "records": [')
+        return "\n    "
+
+    def record(self, outcome: DeliveryOutcome) -> None:
+        separator = self._start()
+        self.stream.write(separator + json.dumps(outcome_document(outcome), ensure_ascii=False))
+
+    def finish(self, report: SendReport) -> None:
+        """Close ``records`` and add the counts (``SendReport.summary``)."""
+        self._close(report.summary())
+
+    def abort(self, error: str) -> None:
+        """The send failed midway: close the document already begun, saying why."""
+        if self.started:
+            self._close({"error": error})
+
+    def _close(self, fields: dict[str, object]) -> None:
+        self.stream.write("\n  ]" if self.started else '{\n  "records": []')
+        self.started = True
+        for key, value in fields.items():
+            self.stream.write(f",\n  {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)}")
+        self.stream.write("\n}\n")
+        self.stream.flush()
 
 
 def render_dead_letters(letters: Sequence[DeadLetter], journal: Path) -> str:

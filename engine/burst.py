@@ -1,12 +1,14 @@
-"""Sending many messages: a client-side rate limit, concurrency, batches within Firehose's
-limits (≤500 records and ≤4 MiB per PutRecordBatch), and a rate that backs off when Firehose
-throttles and recovers when it stops (AIMD).
+"""Sending many messages: streamed in chunks, concurrent calls, batches within Firehose's limits
+(≤500 records and ≤4 MiB per PutRecordBatch), identity changes kept in order, and a send that
+can be cancelled.
 
-Every PutRecord / PutRecordBatch call of a burst, retries included, goes through a
-``PacedSender``: it waits its turn under the records, requests and bytes limits (``SendPacer``,
-defaults from the region's Direct PUT quota in ``engine.quotas``) and tells the
-``AdaptiveRate`` what came back. The Deliverer above it still decides retries and counts a
-record delivered only when its RecordId came back.
+A burst is built, journaled and sent one chunk at a time (``CHUNK_MESSAGES``), so memory does
+not grow with its size; ``before_chunk`` (the session journals the chunk in the outbox) runs
+before any message of the chunk goes out. Within a chunk, a message that ``follows`` another
+(an identity change's re-add follows its remove) is sent only once that one was acknowledged,
+in a later wave of calls: different users still go out concurrently. Every call goes through
+the Deliverer (retries, dead letters), paced by ``engine.pacing`` under --rate and the quota.
+See the README, "Bursts: count, rate, batches and quotas" and "Reliability".
 """
 
 from __future__ import annotations
@@ -15,28 +17,28 @@ import copy
 import math
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TypeVar
 
-from engine.delivery import Deliverer, DeliveryOutcome, RecordSender
-from engine.events import EventSink, RateAdjusted, RateChange, ignore_events
-from engine.failures import FailureClass, classify, classify_code
-from engine.gateway import BatchEntryResult
+from engine.delivery import Deliverer, DeliveryOutcome
+from engine.events import EventSink, ignore_events
+from engine.pacing import paced_deliverer
 from engine.quotas import BATCH_MAX_BYTES, BATCH_MAX_RECORDS, DirectPutQuota
 from engine.records import OutgoingMessage
 
 __all__ = [
     "BATCH_MAX_BYTES",
     "BATCH_MAX_RECORDS",
-    "AdaptiveRate",
-    "PacedSender",
-    "RateLimiter",
-    "SendPacer",
+    "CHUNK_MESSAGES",
     "batch_limits",
     "chunk_for_batches",
     "send_messages",
+    "stream_messages",
 ]
+
+# Messages built, journaled and sent at a time: big enough to keep every worker busy with
+# full batches, small enough that memory stays a few megabytes whatever the burst's size.
+CHUNK_MESSAGES = 10_000
 
 # With a rate limit, one PutRecordBatch carries at most this many seconds' worth of records, so
 # the records flow evenly (and the rate reacts) instead of arriving in a few big lumps.
@@ -44,309 +46,6 @@ BATCH_SECONDS_AT_RATE = 0.2
 
 _Task = TypeVar("_Task")
 _Result = TypeVar("_Result")
-
-
-class _TokenBucket:
-    """One limit: ``rate`` permits per second, ``burst_seconds`` of them saved up at most
-    (never less than one permit).
-
-    The bucket may go into debt: a caller takes its permits at once and then waits until the
-    debt is paid back at ``rate``, so waits never drift however late the sleeps wake up.
-    Not thread-safe on its own; its owners lock around it.
-    """
-
-    __slots__ = ("burst_seconds", "capacity", "rate", "tokens", "updated")
-
-    def __init__(self, rate: float, burst_seconds: float, now: float) -> None:
-        self.burst_seconds = burst_seconds
-        self.rate = self.capacity = 0.0
-        self._set(rate)
-        self.tokens = self.capacity
-        self.updated = now
-
-    def _set(self, rate: float) -> None:
-        if rate <= 0:
-            raise ValueError("rate must be positive")
-        self.rate = rate
-        self.capacity = max(1.0, rate * self.burst_seconds)
-
-    def take(self, permits: float, now: float) -> float:
-        """Take ``permits`` now; the seconds to wait before using them."""
-        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate) - permits
-        self.updated = now
-        return -self.tokens / self.rate if self.tokens < 0 else 0.0
-
-    def set_rate(self, rate: float, now: float) -> None:
-        # Settle what accrued at the old rate first; any debt is then repaid at the new one.
-        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
-        self._set(rate)
-
-
-class RateLimiter:
-    """A token bucket: ``acquire`` blocks so that at most ``rate`` permits pass per second
-    (plus ``burst`` saved up while idle). Safe to share between threads."""
-
-    def __init__(
-        self,
-        rate: float,
-        *,
-        burst: float = 1.0,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        if rate <= 0:
-            raise ValueError("rate must be positive")
-        self._clock = clock
-        self._sleep = sleep
-        self._bucket = _TokenBucket(rate, burst / rate, clock())
-        self._lock = threading.Lock()
-
-    @property
-    def rate(self) -> float:
-        return self._bucket.rate
-
-    def set_rate(self, rate: float) -> None:
-        with self._lock:
-            self._bucket.set_rate(rate, self._clock())
-
-    def acquire(self, permits: float = 1.0) -> float:
-        """Take ``permits``, sleeping off any debt; returns the seconds waited."""
-        with self._lock:
-            wait = self._bucket.take(permits, self._clock())
-        if wait > 0:
-            self._sleep(wait)
-        return wait
-
-
-class SendPacer:
-    """The limits of one send — records, requests and bytes per second — checked together:
-    each call waits for the strictest. Safe to share between threads.
-
-    Each limit saves up at most ``BURST_SECONDS`` of its rate: without that, the time a call
-    spends on the network would be lost to the next one, and a sender doing one call at a
-    time would fall short of the limit.
-    """
-
-    BURST_SECONDS = 0.1
-
-    def __init__(
-        self,
-        records_per_second: float | None,
-        *,
-        requests_per_second: float | None = None,
-        bytes_per_second: float | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self._clock = clock
-        self._sleep = sleep
-        self._lock = threading.Lock()
-        now = clock()
-        self._records, self._requests, self._bytes = (
-            _TokenBucket(rate, self.BURST_SECONDS, now) if rate else None
-            for rate in (records_per_second, requests_per_second, bytes_per_second)
-        )
-
-    @property
-    def records_per_second(self) -> float | None:
-        return self._records.rate if self._records else None
-
-    def set_records_per_second(self, rate: float) -> None:
-        with self._lock:
-            if self._records is None:
-                self._records = _TokenBucket(rate, self.BURST_SECONDS, self._clock())
-            else:
-                self._records.set_rate(rate, self._clock())
-
-    def acquire(self, records: int, size_bytes: int) -> float:
-        """Wait until a call carrying ``records`` records of ``size_bytes`` bytes may go;
-        returns the seconds waited."""
-        with self._lock:
-            now = self._clock()
-            wait = 0.0
-            for bucket, permits in (
-                (self._records, records),
-                (self._requests, 1),
-                (self._bytes, size_bytes),
-            ):
-                if bucket is not None:
-                    wait = max(wait, bucket.take(permits, now))
-        if wait > 0:
-            self._sleep(wait)
-        return wait
-
-
-class AdaptiveRate:
-    """The records-per-second limit of one send, steered by Firehose's answers (AIMD).
-
-    - **Multiplicative decrease**: on a throttled call (``ServiceUnavailableException`` and
-      kin, or throttled records inside a batch) the limit becomes ``decrease_factor`` × the
-      rate actually sent over the last ``window_seconds`` (or × the limit, if lower) — at most
-      once per ``cooldown_seconds``, so the answers to calls already in flight count once.
-    - **Additive increase**: an accepted call at least ``increase_interval_seconds`` after
-      the last change or throttle raises the limit by ``increase_fraction`` of the limit set at
-      the last decrease (one step per interval at most), up to ``ceiling`` (the user's --rate
-      or the region's quota).
-
-    ``on_change(rate, change)`` hears every change, in order (it must not call back into this
-    object). Safe to share between threads.
-    """
-
-    def __init__(
-        self,
-        ceiling: float,
-        *,
-        floor: float = 1.0,
-        decrease_factor: float = 0.7,
-        increase_fraction: float = 0.05,
-        increase_interval_seconds: float = 0.1,
-        cooldown_seconds: float = 1.0,
-        window_seconds: float = 1.0,
-        clock: Callable[[], float] = time.monotonic,
-        on_change: Callable[[float, RateChange], None] | None = None,
-    ) -> None:
-        if ceiling <= 0 or floor <= 0:
-            raise ValueError("ceiling and floor must be positive")
-        if not 0 < decrease_factor < 1:
-            raise ValueError("decrease_factor must be between 0 and 1")
-        self.ceiling = float(ceiling)
-        self.floor = min(float(floor), self.ceiling)
-        self.decrease_factor = decrease_factor
-        self.increase_fraction = increase_fraction
-        self.increase_interval = increase_interval_seconds
-        self.cooldown = cooldown_seconds
-        self.window = window_seconds
-        self._clock = clock
-        self._on_change = on_change
-        self._lock = threading.Lock()
-        self._rate = self.ceiling
-        self._step = max(1.0, increase_fraction * self.ceiling)
-        self._last_decrease = -math.inf
-        self._last_change = clock()
-        # Records sent, in slots of a tenth of the window: bounded whatever the send's length.
-        self._slot_seconds = window_seconds / 10
-        self._sent_slots: deque[list[float]] = deque()
-        self._first_sent: float | None = None
-
-    @property
-    def rate(self) -> float:
-        return self._rate
-
-    def sent(self, records: int) -> None:
-        """A call carrying ``records`` records is going out now."""
-        with self._lock:
-            now = self._clock()
-            if self._first_sent is None:
-                self._first_sent = now
-            slot = math.floor(now / self._slot_seconds)
-            if self._sent_slots and self._sent_slots[-1][0] == slot:
-                self._sent_slots[-1][1] += records
-            else:
-                self._sent_slots.append([slot, records])
-            self._forget_old_slots(slot)
-
-    def sent_rate(self) -> float | None:
-        """Records per second sent over the last window (None before anything was sent)."""
-        with self._lock:
-            return self._sent_rate(self._clock())
-
-    def throttled(self) -> None:
-        """Firehose throttled a call (or records in it): decrease, unless just done."""
-        with self._lock:
-            now = self._clock()
-            self._last_change = now  # a throttle, even one ignored, is no throttle-free interval
-            if now - self._last_decrease < self.cooldown:
-                return
-            sent = self._sent_rate(now)
-            basis = self._rate if sent is None else min(self._rate, sent)
-            rate = max(self.floor, basis * self.decrease_factor)
-            self._last_decrease = now
-            self._step = max(1.0, self.increase_fraction * rate)
-            self._set(rate, RateChange.DECREASED)
-
-    def accepted(self) -> None:
-        """Firehose accepted a call (every record in it): increase once per interval."""
-        with self._lock:
-            now = self._clock()
-            if self._rate >= self.ceiling or now - self._last_change < self.increase_interval:
-                return
-            self._last_change = now
-            self._set(min(self.ceiling, self._rate + self._step), RateChange.INCREASED)
-
-    def _set(self, rate: float, change: RateChange) -> None:
-        # Called under the lock, so listeners hear the changes in the order they happened.
-        if rate != self._rate:
-            self._rate = rate
-            if self._on_change is not None:
-                self._on_change(rate, change)
-
-    def _sent_rate(self, now: float) -> float | None:
-        if self._first_sent is None:
-            return None
-        slot = math.floor(now / self._slot_seconds)
-        self._forget_old_slots(slot)
-        records = sum(count for _, count in self._sent_slots)
-        # Young sends are measured over their age (but at least one slot, against flukes).
-        span = min(self.window, max(now - self._first_sent, self._slot_seconds))
-        return records / span
-
-    def _forget_old_slots(self, slot: int) -> None:
-        oldest = slot - 10
-        while self._sent_slots and self._sent_slots[0][0] <= oldest:
-            self._sent_slots.popleft()
-
-
-def _throttled(failure_class: FailureClass) -> bool:
-    return failure_class is FailureClass.THROTTLED
-
-
-class PacedSender:
-    """A RecordSender that waits its turn under a SendPacer before every call and tells an
-    AdaptiveRate how Firehose answered. Errors and results pass through unchanged."""
-
-    def __init__(
-        self, sender: RecordSender, pacer: SendPacer, adaptive: AdaptiveRate | None = None
-    ) -> None:
-        self.sender = sender
-        self.pacer = pacer
-        self.adaptive = adaptive
-
-    def put_record(self, stream_name: str, data: bytes) -> str:
-        self.pacer.acquire(1, len(data))
-        if self.adaptive is None:
-            return self.sender.put_record(stream_name, data)
-        self.adaptive.sent(1)
-        try:
-            record_id = self.sender.put_record(stream_name, data)
-        except Exception as error:
-            if _throttled(classify(error).failure_class):
-                self.adaptive.throttled()
-            raise
-        self.adaptive.accepted()
-        return record_id
-
-    def put_record_batch(
-        self, stream_name: str, records: Sequence[bytes]
-    ) -> list[BatchEntryResult]:
-        self.pacer.acquire(len(records), sum(len(data) for data in records))
-        if self.adaptive is None:
-            return self.sender.put_record_batch(stream_name, records)
-        self.adaptive.sent(len(records))
-        try:
-            results = self.sender.put_record_batch(stream_name, records)
-        except Exception as error:
-            if _throttled(classify(error).failure_class):
-                self.adaptive.throttled()
-            raise
-        if any(
-            result.error_code and _throttled(classify_code(result.error_code).failure_class)
-            for result in results
-        ):
-            self.adaptive.throttled()
-        elif all(result.record_id and not result.error_code for result in results):
-            self.adaptive.accepted()
-        return results
 
 
 def chunk_for_batches(
@@ -387,22 +86,30 @@ def batch_limits(
 
 
 def _in_parallel(
-    tasks: Sequence[_Task], work: Callable[[_Task], _Result], concurrency: int
-) -> list[_Result]:
+    tasks: Sequence[_Task],
+    work: Callable[[_Task], _Result],
+    concurrency: int,
+    cancel: threading.Event | None = None,
+) -> list[_Result | None]:
     """``work`` on every task by ``concurrency`` threads; results in task order.
 
     Workers pull the next task as they free up, so memory stays one result per task (a
-    thread pool's map would also hold a future per task).
+    thread pool's map would also hold a future per task). Once ``cancel`` is set no task
+    starts: the tasks never started have None.
     """
-    if concurrency <= 1 or len(tasks) <= 1:
-        return [work(task) for task in tasks]
     results: list[_Result | None] = [None] * len(tasks)
+    if concurrency <= 1 or len(tasks) <= 1:
+        for index, task in enumerate(tasks):
+            if cancel is not None and cancel.is_set():
+                break
+            results[index] = work(task)
+        return results
     errors: list[BaseException] = []
     lock = threading.Lock()
     position = iter(range(len(tasks)))
 
     def worker() -> None:
-        while not errors:
+        while not errors and not (cancel is not None and cancel.is_set()):
             with lock:
                 index = next(position, None)
             if index is None:
@@ -423,12 +130,196 @@ def _in_parallel(
         thread.join()
     if errors:
         raise errors[0]
-    return results  # type: ignore[return-value]  # every slot was filled
+    return results
+
+
+def _chunks(messages: Iterable[OutgoingMessage], size: int) -> Iterator[list[OutgoingMessage]]:
+    """``messages`` in lists of about ``size``, never cutting a message from the one right
+    before it that it follows (an identity change's pair stays in one chunk)."""
+    chunk: list[OutgoingMessage] = []
+    for message in messages:
+        if len(chunk) >= size and message.follows != chunk[-1].message_id:
+            yield chunk
+            chunk = []
+        chunk.append(message)
+    if chunk:
+        yield chunk
+
+
+class _ChunkSender:
+    """Sends one chunk in waves: every message whose predecessor is settled (or that follows
+    none) goes in the current wave, concurrently; the others wait for a later wave."""
+
+    def __init__(
+        self,
+        deliverer: Deliverer,
+        *,
+        concurrency: int,
+        batch_limits: tuple[int, int] | None,
+        cancel: threading.Event | None,
+    ) -> None:
+        self.deliverer = deliverer
+        self.concurrency = concurrency
+        self.batch_limits = batch_limits
+        self.cancel = cancel
+        # What became of the previous chunk's messages, for a follower whose predecessor was
+        # cut off into it (never happens for a burst: its pairs are adjacent). Only those not
+        # delivered are kept (few, so memory stays small): the others need no waiting for.
+        self._previous_failed: dict[str, DeliveryOutcome] = {}
+
+    def send(self, chunk: Sequence[OutgoingMessage]) -> list[DeliveryOutcome]:
+        outcomes: list[DeliveryOutcome | None] = [None] * len(chunk)
+        position = {message.message_id: index for index, message in enumerate(chunk)}
+        waiting = list(range(len(chunk)))
+        while waiting:
+            ready: list[int] = []
+            later: list[int] = []
+            for index in waiting:
+                message = chunk[index]
+                unsettled, predecessor = self._predecessor(message, position, outcomes)
+                if unsettled:
+                    later.append(index)
+                elif predecessor is None or predecessor.delivered or predecessor.skipped:
+                    ready.append(index)  # nothing (left) to wait for
+                else:
+                    outcomes[index] = self.deliverer.hold_back(message, predecessor)
+            if not ready and later:  # a cycle of follows (a damaged journal): send as is
+                ready, later = later, []
+            self._send_wave(chunk, ready, outcomes)
+            waiting = later
+        settled = [outcome for outcome in outcomes if outcome is not None]
+        assert len(settled) == len(chunk), "every message of a chunk is accounted for"
+        self._previous_failed = {
+            o.message.message_id: o for o in settled if not (o.delivered or o.skipped)
+        }
+        return settled
+
+    def _predecessor(
+        self,
+        message: OutgoingMessage,
+        position: dict[str, int],
+        outcomes: Sequence[DeliveryOutcome | None],
+    ) -> tuple[bool, DeliveryOutcome | None]:
+        """(still unsettled, outcome) of the message ``message`` follows; the outcome is None
+        when it follows none, or one not in this send (nothing to wait for)."""
+        if message.follows is None:
+            return False, None
+        index = position.get(message.follows)
+        if index is None:  # in the previous chunk, or not in this send: nothing to wait for
+            return False, self._previous_failed.get(message.follows)
+        return outcomes[index] is None, outcomes[index]
+
+    def _send_wave(
+        self,
+        chunk: Sequence[OutgoingMessage],
+        indexes: Sequence[int],
+        outcomes: list[DeliveryOutcome | None],
+    ) -> None:
+        messages = [chunk[index] for index in indexes]
+        results: list[DeliveryOutcome | None]
+        if self.batch_limits is None:
+            results = _in_parallel(messages, self.deliverer.deliver, self.concurrency, self.cancel)
+        else:
+            max_records, max_bytes = self.batch_limits
+            calls = list(chunk_for_batches(messages, max_records=max_records, max_bytes=max_bytes))
+            answered = _in_parallel(
+                calls, self.deliverer.deliver_batch, self.concurrency, self.cancel
+            )
+            results = []
+            for call, call_outcomes in zip(calls, answered, strict=True):
+                results.extend(call_outcomes if call_outcomes is not None else [None] * len(call))
+        self._set_aside_unstarted(messages, results)
+        for index, outcome in zip(indexes, results, strict=True):
+            outcomes[index] = outcome
+
+    def _set_aside_unstarted(
+        self, messages: Sequence[OutgoingMessage], results: list[DeliveryOutcome | None]
+    ) -> None:
+        """The messages of calls the cancellation kept from starting: never sent (one
+        dead-letter write for them all); those refused on purpose stay refused."""
+        unstarted = [n for n, outcome in enumerate(results) if outcome is None]
+        unsendable = [n for n in unstarted if not messages[n].will_send]
+        for n in unsendable:
+            results[n] = self.deliverer.deliver(messages[n])  # refused at once, nothing sent
+        unsent = [n for n in unstarted if messages[n].will_send]
+        set_aside = self.deliverer.set_aside_unsent([messages[n] for n in unsent])
+        for n, outcome in zip(unsent, set_aside, strict=True):
+            results[n] = outcome
+
+
+def _cancellable_sleep(cancel: threading.Event) -> Callable[[float], None]:
+    """A sleep that ends as soon as the send is cancelled (for the pacing waits)."""
+
+    def sleep(seconds: float) -> None:
+        cancel.wait(seconds)
+
+    return sleep
+
+
+def stream_messages(
+    deliverer: Deliverer,
+    messages: Iterable[OutgoingMessage],
+    on_outcome: Callable[[DeliveryOutcome], None],
+    *,
+    before_chunk: Callable[[Sequence[OutgoingMessage]], None] | None = None,
+    chunk_size: int = CHUNK_MESSAGES,
+    concurrency: int = 1,
+    batch: bool = False,
+    batch_size: int = BATCH_MAX_RECORDS,
+    rate: float | None = None,
+    quota: DirectPutQuota | None = None,
+    sink: EventSink = ignore_events,
+    adaptive: bool = True,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    cancel: threading.Event | None = None,
+) -> int:
+    """Send ``messages`` chunk by chunk (consumed lazily); ``on_outcome`` hears every
+    message's outcome, in the messages' order, once its chunk is settled. Returns how many
+    messages were consumed: once ``cancel`` is set no new call starts and no further chunk
+    is built (those left in the chunk are set aside as never sent).
+
+    ``before_chunk`` runs before any message of a chunk is sent. ``rate`` (records per second)
+    and ``quota`` (the stream's Direct PUT quota) bound the send; with either, the records
+    limit adapts to throttling (``AdaptiveRate``, announced to ``sink`` as ``RateAdjusted``
+    events) unless ``adaptive`` is off. With neither, nothing is paced. ``batch`` uses
+    PutRecordBatch; only the records that fail inside a batch are sent again (see
+    ``Deliverer.deliver_batch``). A message that ``follows`` another is sent only once that one
+    was delivered; if it was not, it is dead-lettered unsent (``Deliverer.hold_back``).
+    """
+    if cancel is None:
+        cancel = deliverer.cancel
+    elif deliverer.cancel is not cancel:
+        deliverer = copy.copy(deliverer)
+        deliverer.cancel = cancel
+    if cancel is not None and sleep is time.sleep:
+        sleep = _cancellable_sleep(cancel)
+    ceiling = rate or (quota.records_per_second if quota else None)
+    if ceiling is not None or quota is not None:
+        deliverer = paced_deliverer(
+            deliverer, ceiling, quota, sink, adaptive, clock, sleep, cancel=cancel
+        )
+    sender = _ChunkSender(
+        deliverer,
+        concurrency=concurrency,
+        batch_limits=batch_limits(batch_size, rate, quota) if batch else None,
+        cancel=cancel,
+    )
+    consumed = 0
+    for chunk in _chunks(messages, max(1, chunk_size)):
+        consumed += len(chunk)
+        if before_chunk is not None:
+            before_chunk(chunk)
+        for outcome in sender.send(chunk):
+            on_outcome(outcome)
+        if cancel is not None and cancel.is_set():
+            break
+    return consumed
 
 
 def send_messages(
     deliverer: Deliverer,
-    messages: Sequence[OutgoingMessage],
+    messages: Iterable[OutgoingMessage],
     *,
     concurrency: int = 1,
     batch: bool = False,
@@ -439,53 +330,25 @@ def send_messages(
     adaptive: bool = True,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    cancel: threading.Event | None = None,
 ) -> list[DeliveryOutcome]:
-    """Send every message; one outcome per message, in the messages' order.
-
-    ``rate`` (records per second) and ``quota`` (the stream's Direct PUT quota) bound the
-    send; with either, the records limit adapts to throttling (``AdaptiveRate``, announced to
-    ``sink`` as ``RateAdjusted`` events) unless ``adaptive`` is off. With neither, nothing is
-    paced. ``batch`` uses PutRecordBatch; only the records that fail inside a batch are sent
-    again (see ``Deliverer.deliver_batch``).
-    """
-    ceiling = rate or (quota.records_per_second if quota else None)
-    if ceiling is not None or quota is not None:
-        deliverer = _paced(deliverer, ceiling, quota, sink, adaptive, clock, sleep)
-    if batch:
-        max_records, max_bytes = batch_limits(batch_size, rate, quota)
-        chunks = list(chunk_for_batches(messages, max_records=max_records, max_bytes=max_bytes))
-        results = _in_parallel(chunks, deliverer.deliver_batch, concurrency)
-        return [outcome for result in results for outcome in result]
-    return _in_parallel(messages, deliverer.deliver, concurrency)
-
-
-def _paced(
-    deliverer: Deliverer,
-    ceiling: float | None,
-    quota: DirectPutQuota | None,
-    sink: EventSink,
-    adaptive: bool,
-    clock: Callable[[], float],
-    sleep: Callable[[float], None],
-) -> Deliverer:
-    """A copy of ``deliverer`` whose every call goes through a PacedSender."""
-    pacer = SendPacer(
-        ceiling,
-        requests_per_second=quota.requests_per_second if quota else None,
-        bytes_per_second=quota.bytes_per_second if quota else None,
+    """Send every message; one outcome per message consumed, in the messages' order, all kept
+    in memory (``stream_messages`` hands them over one by one instead, for a burst of any
+    size). The options are ``stream_messages``'s."""
+    outcomes: list[DeliveryOutcome] = []
+    stream_messages(
+        deliverer,
+        messages,
+        outcomes.append,
+        concurrency=concurrency,
+        batch=batch,
+        batch_size=batch_size,
+        rate=rate,
+        quota=quota,
+        sink=sink,
+        adaptive=adaptive,
         clock=clock,
         sleep=sleep,
+        cancel=cancel,
     )
-    controller: AdaptiveRate | None = None
-    if adaptive and ceiling is not None:
-        limit = ceiling
-
-        def announce(records_per_second: float, change: RateChange) -> None:
-            pacer.set_records_per_second(records_per_second)
-            sink(RateAdjusted(records_per_second, limit, change, deliverer.clock()))
-
-        controller = AdaptiveRate(ceiling, clock=clock, on_change=announce)
-        sink(RateAdjusted(ceiling, ceiling, RateChange.STARTED, deliverer.clock()))
-    paced = copy.copy(deliverer)
-    paced.sender = PacedSender(deliverer.sender, pacer, controller)
-    return paced
+    return outcomes

@@ -61,6 +61,9 @@ class DeadLetter(JournaledMessage):
     # True when the message may have reached Firehose already (its fate is unknown): a replay
     # can then deliver it twice.
     possible_duplicate: bool = False
+    # The message_id of the message that must be acknowledged before this one is sent (an
+    # identity change's re-add follows its remove): a replay keeps the pair in order.
+    follows: str | None = None
 
     @classmethod
     def from_failure(
@@ -71,10 +74,11 @@ class DeadLetter(JournaledMessage):
         attempts: int,
         at: str,
     ) -> DeadLetter:
+        alert_type = failure.failure_class.alert_type
         return cls(
             **JournaledMessage.document_of(message, connection, at),
             failure_class=failure.failure_class.name,
-            alert_type=failure.failure_class.alert_type.value,
+            alert_type=alert_type.value if alert_type else "",
             detail=failure.describe(),
             attempts=attempts,
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import random
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -34,6 +35,12 @@ from engine.gateway import BatchEntryResult
 from engine.outbox import Outbox, Settlement
 from engine.records import OutgoingMessage
 from engine.settings import RECORD_SIZE_LIMIT_BYTES, DeliverySettings
+from engine.state_dir import INTERRUPTED_UNSENT, INTERRUPTED_UNSENT_DETAIL
+
+
+class SendCancelled(Exception):
+    """Raised by a sender (a PacedSender whose wait was cut short) when the send was cancelled
+    before its call started: nothing went out."""
 
 
 class RecordSender(Protocol):
@@ -77,6 +84,9 @@ class DeliveryOutcome:
     skipped: bool = False
     # An attempt's answer was lost or unusable, so Firehose may hold the record more than once.
     possible_duplicate: bool = False
+    # Never sent because the send was cancelled (not a failure): dead-lettered as
+    # INTERRUPTED_UNSENT, so a replay sends it.
+    not_sent: bool = False
 
     @property
     def delivered(self) -> bool:
@@ -143,6 +153,7 @@ class Deliverer:
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         clock: Callable[[], datetime] = _now,
+        cancel: threading.Event | None = None,
     ) -> None:
         self.sender = sender
         self.policy = policy
@@ -154,6 +165,8 @@ class Deliverer:
         self.sleep = sleep
         self.rng = rng or random.Random()
         self.clock = clock
+        # Once set, no new call starts (retries included); see ``set_aside_unsent``.
+        self.cancel = cancel
 
     # -- single records ------------------------------------------------------------------
 
@@ -162,13 +175,20 @@ class Deliverer:
         refused = self._refuse_unsendable(message)
         if refused is not None:
             return refused
+        if self.cancelled:
+            return self.set_aside_unsent([message])[0]
         self._journal([message])
         started = time.monotonic()
         possible_duplicate = False
+        failure: Failure | None = None
         for attempt in range(1, self.policy.max_attempts + 1):
+            if self.cancelled:
+                return self._stopped(message, failure, attempt - 1, started, possible_duplicate)
             self.sink(AttemptStarted(message.message_id, message.kind, attempt, self.clock()))
             try:
                 answered = self.sender.put_record(message.stream_name, message.data_bytes)
+            except SendCancelled:
+                return self._stopped(message, failure, attempt - 1, started, possible_duplicate)
             except Exception as error:  # every failure is classified, none escapes
                 failure = classify(error)
             else:
@@ -198,12 +218,28 @@ class Deliverer:
                 pending.append(index)
             else:
                 outcomes[index] = refused
+        if pending and self.cancelled:
+            unsent = self.set_aside_unsent([messages[index] for index in pending])
+            outcomes.update(zip(pending, unsent, strict=True))
+            pending = []
         self._journal([messages[index] for index in pending])
         started = time.monotonic()
         possible_duplicates: set[int] = set()  # indexes whose answer was lost or unusable
         attempt = 0
+        last_failure: dict[int, Failure] = {}
         while pending:
             attempt += 1
+            if self.cancelled:
+                self._stop_batch(
+                    messages,
+                    pending,
+                    last_failure,
+                    attempt - 1,
+                    started,
+                    outcomes,
+                    possible_duplicates,
+                )
+                break
             for index in pending:
                 message = messages[index]
                 self.sink(AttemptStarted(message.message_id, message.kind, attempt, self.clock()))
@@ -212,6 +248,17 @@ class Deliverer:
                 results = self.sender.put_record_batch(
                     stream_name, [messages[index].data_bytes for index in pending]
                 )
+            except SendCancelled:
+                self._stop_batch(
+                    messages,
+                    pending,
+                    last_failure,
+                    attempt - 1,
+                    started,
+                    outcomes,
+                    possible_duplicates,
+                )
+                break
             except Exception as error:  # the whole call failed: every record in it failed
                 failures: list[Failure | None] = [classify(error)] * len(pending)
             else:
@@ -230,6 +277,7 @@ class Deliverer:
                     continue
                 if failure.fate_unknown:
                     possible_duplicates.add(index)
+                last_failure[index] = failure
                 if self._retry_after(message, failure, attempt, sleep=False):
                     still_pending.append(index)
                     backoff_needed = True
@@ -241,7 +289,7 @@ class Deliverer:
             self._settle(settled)
             pending = still_pending
             if backoff_needed:
-                self.sleep(self.policy.backoff_seconds(attempt, self.rng))
+                self._pause(self.policy.backoff_seconds(attempt, self.rng))
         return [outcomes[index] for index in range(len(messages))]
 
     @classmethod
@@ -256,6 +304,107 @@ class Deliverer:
         if len(results) != sent:
             return [_mismatched_batch_answer(sent, len(results))] * sent
         return [cls._entry_failure(result) for result in results]
+
+    # -- messages not sent at all ----------------------------------------------------------
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel is not None and self.cancel.is_set()
+
+    def set_aside_unsent(self, messages: Sequence[OutgoingMessage]) -> list[DeliveryOutcome]:
+        """Messages the send was cancelled before sending: never sent, not failed. They are
+        dead-lettered as INTERRUPTED_UNSENT (one write), so a replay sends them."""
+        at = self.clock()
+        dead_lettered = self.dead_letters is not None
+        if self.dead_letters is not None and messages:
+            self.dead_letters.add_many(
+                [
+                    DeadLetter(
+                        message_id=message.message_id,
+                        connection=self.connection_name,
+                        stream_name=message.stream_name,
+                        kind=message.kind.value,
+                        action=message.action.value,
+                        data_base64=message.data_base64,
+                        failure_class=INTERRUPTED_UNSENT,
+                        alert_type="",
+                        detail=INTERRUPTED_UNSENT_DETAIL,
+                        attempts=0,
+                        at=at.isoformat(),
+                        follows=message.follows,
+                    )
+                    for message in messages
+                ]
+            )
+            for message in messages:
+                self.sink(DeadLettered(message.message_id, str(self.dead_letters.path)))
+        outcomes = [
+            DeliveryOutcome(message, None, 0, dead_lettered=dead_lettered, not_sent=True)
+            for message in messages
+        ]
+        self._settle(outcomes)
+        return outcomes
+
+    def hold_back(self, message: OutgoingMessage, predecessor: DeliveryOutcome) -> DeliveryOutcome:
+        """A message whose predecessor (the one it ``follows``) was not delivered: it is not
+        sent. Dead-lettered as WAITING_FOR_PREDECESSOR (or, when the send was cancelled, as
+        never sent), so a replay sends it after its predecessor."""
+        if predecessor.not_sent or self.cancelled:
+            return self.set_aside_unsent([message])[0]
+        failure = Failure(
+            FailureClass.WAITING_FOR_PREDECESSOR,
+            "WaitingForPredecessor",
+            f"not sent: the {predecessor.message.kind.value} it follows "
+            f"({predecessor.message.message_id}) was not delivered",
+        )
+        return self._settled(self._give_up(message, failure, 0, time.monotonic()))
+
+    def _stopped(
+        self,
+        message: OutgoingMessage,
+        failure: Failure | None,
+        attempts: int,
+        started: float,
+        possible_duplicate: bool,
+    ) -> DeliveryOutcome:
+        """Cancelled before another attempt: never sent, or given up on its last failure."""
+        if failure is None:
+            return self.set_aside_unsent([message])[0]
+        return self._settled(self._give_up(message, failure, attempts, started, possible_duplicate))
+
+    def _stop_batch(
+        self,
+        messages: Sequence[OutgoingMessage],
+        pending: Sequence[int],
+        last_failure: dict[int, Failure],
+        attempts: int,
+        started: float,
+        outcomes: dict[int, DeliveryOutcome],
+        possible_duplicates: set[int],
+    ) -> None:
+        unsent = [index for index in pending if index not in last_failure]
+        failed = [index for index in pending if index in last_failure]
+        unsent_outcomes = self.set_aside_unsent([messages[index] for index in unsent])
+        outcomes.update(zip(unsent, unsent_outcomes, strict=True))
+        given_up = [
+            self._give_up(
+                messages[index],
+                last_failure[index],
+                attempts,
+                started,
+                index in possible_duplicates,
+            )
+            for index in failed
+        ]
+        self._settle(given_up)
+        outcomes.update(zip(failed, given_up, strict=True))
+
+    def _pause(self, seconds: float) -> None:
+        """Back off, cut short when the send is cancelled (with the real clock only)."""
+        if self.cancel is not None and self.sleep is time.sleep:
+            self.cancel.wait(seconds)
+        else:
+            self.sleep(seconds)
 
     @staticmethod
     def _entry_failure(result: BatchEntryResult) -> Failure | None:
@@ -345,7 +494,7 @@ class Deliverer:
             )
         )
         if will_retry and sleep:
-            self.sleep(delay)
+            self._pause(delay)
         return will_retry
 
     def _give_up(
@@ -382,8 +531,14 @@ class Deliverer:
         )
 
     def _alert(
-        self, alert_type: AlertType, severity: Severity, message: OutgoingMessage, failure: Failure
+        self,
+        alert_type: AlertType | None,
+        severity: Severity,
+        message: OutgoingMessage,
+        failure: Failure,
     ) -> None:
+        if alert_type is None:  # a failure with no alert of its own
+            return
         sample = AlertSample(sent=message.request(), received=_received(failure))
         alert = self.alerts.record(alert_type, severity, sample, self.clock())
         self.sink(AlertRaised(alert))

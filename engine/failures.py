@@ -42,7 +42,7 @@ class AlertType(StrEnum):
 @dataclass(frozen=True)
 class FailureClassInfo:
     retryable: bool
-    alert_type: AlertType
+    alert_type: AlertType | None  # None: the failure raises no alert of its own
     fix: str
 
 
@@ -102,13 +102,21 @@ class FailureClass(Enum):
         "of the wrong length, an oversized body): it is re-sent and marked as a possible "
         "duplicate; if it persists, check what endpoint_url points at",
     )
+    # Not a failure of this message: the one it follows (an identity change's remove) was not
+    # delivered, so it was never sent (its predecessor's failure raised the alert).
+    WAITING_FOR_PREDECESSOR = FailureClassInfo(
+        False,
+        None,
+        "it waits for the message it follows (its remove): `dead-letters replay` sends both, "
+        "in order",
+    )
 
     @property
     def retryable(self) -> bool:
         return self.value.retryable
 
     @property
-    def alert_type(self) -> AlertType:
+    def alert_type(self) -> AlertType | None:
         return self.value.alert_type
 
     @property

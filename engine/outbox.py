@@ -2,8 +2,8 @@
 
 Lines of ``outbox/<connection>[.sandbox].jsonl`` in the state directory, appended only:
 
-- an entry per message, with its bytes: a burst's messages are journaled together before the
-  first is sent (one fsync for the whole burst);
+- an entry per message, with its bytes: a burst's messages are journaled a chunk at a time,
+  each chunk before any of it is sent (one fsync per chunk; see ``engine.burst``);
 - ``{"sending": [ids]}`` before each PutRecord / PutRecordBatch call (one fsync per call, not
   per record), so a crash tells "never sent" apart from "may have arrived";
 - a tombstone ``{"done": id, "record_id": …}`` or ``{"done": id, "dead_lettered": true}`` once

@@ -11,13 +11,17 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from engine.identities import MPID_KEY, identity_by_key
 from engine.settings import RECORD_SIZE_LIMIT_BYTES, ConnectionSettings, Settings
+
+# The most messages one burst may ask for: a burst streams (memory does not grow with it), so
+# this only stops a typo from sending for days.
+MAX_BURST_COUNT = 10_000_000
 
 
 class Action(StrEnum):
@@ -78,8 +82,8 @@ class OutgoingMessage:
     dropped: tuple[DroppedIdentity, ...] = ()
     skip_reason: str | None = None
     message_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    # The message_id of the message this one must follow (an identity change's re-add waits
-    # for its remove); journaled with it so a replay keeps the order.
+    # The message_id of the message that must be acknowledged (RecordId back) before this one
+    # is sent: an identity change's re-add follows its remove.
     follows: str | None = None
 
     @property
@@ -150,10 +154,13 @@ def forwarded_identities(
     return kept, tuple(dropped)
 
 
+# One encoder for every record: json.dumps with options would build a new one per call.
+_COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def encode_data(data: Mapping[str, Any], delimiter: str) -> bytes:
     """The record's bytes: compact UTF-8 JSON followed by the delimiter."""
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    return (text + delimiter).encode("utf-8")
+    return (_COMPACT_JSON.encode(data) + delimiter).encode("utf-8")
 
 
 def _size_problem(data_bytes: bytes) -> str | None:
@@ -165,6 +172,111 @@ def _size_problem(data_bytes: bytes) -> str | None:
     return None
 
 
+class _SharedIdentities:
+    """What a user and every synthetic user derived from it share under one connection: the
+    identity keys kept (in sending order), those dropped and why, and whether the record is
+    skipped. Worked out once per burst, not once per message."""
+
+    __slots__ = ("_parts", "dropped", "kept", "skip_reason")
+
+    def __init__(self, user: AudienceUser, context: RecordContext) -> None:
+        self._parts: dict[tuple[bool, str], list[str] | None] = {}
+        kept, self.dropped = forwarded_identities(user, context.connection)
+        self.kept = tuple(kept.items())
+        self.skip_reason: str | None = None
+        if user.is_anonymous and not context.connection.send_anonymous_users:
+            self.skip_reason = (
+                "anonymous user (identified only by the MPID) and send_anonymous_users is off"
+            )
+        elif not kept:
+            self.skip_reason = "no identity left to send once the exclusions are applied"
+
+    def identities(self, index: int | str | None) -> dict[str, str]:
+        """The identities sent: the user's own (``index`` None) or synthetic user ``index``'s
+        (as ``synthetic_user`` derives them)."""
+        if index is None:
+            return dict(self.kept)
+        return {
+            key: f"{value}{index}" if key == MPID_KEY else _vary(value, index)
+            for key, value in self.kept
+        }
+
+    def record_parts(
+        self, context: RecordContext, *, is_member: bool, timestamp: str
+    ) -> list[str] | None:
+        """The record's JSON text (delimiter included) for any synthetic user, cut where the
+        user's number goes: ``str(index).join(parts)`` is the text ``encode_data`` gives for
+        user ``index`` (JSON escapes character by character, so the cuts never split an
+        escape). None if the marker standing for the number occurs in the record already."""
+        key = (is_member, timestamp)
+        if key not in self._parts:
+            data = _membership_data(context, self, _NUMBER_MARKER, is_member, timestamp)
+            text = _COMPACT_JSON.encode(data) + context.record_delimiter
+            plain = _COMPACT_JSON.encode(_membership_data(context, self, 0, is_member, timestamp))
+            clean = _NUMBER_MARKER not in plain + context.record_delimiter
+            self._parts[key] = text.split(_NUMBER_MARKER) if clean else None
+        return self._parts[key]
+
+
+# Stands for a synthetic user's number in a record template (a private-use character, which
+# JSON leaves as it is).
+_NUMBER_MARKER = "\ue000"
+
+
+def _membership_data(
+    context: RecordContext,
+    shared: _SharedIdentities,
+    index: int | str | None,
+    is_member: bool,
+    timestamp: str,
+) -> dict[str, Any]:
+    return {
+        "MembershipChangedTimestamp": timestamp,
+        "AudienceId": context.audience_id,
+        "AudienceName": context.audience_name,
+        "IsMember": is_member,
+        "UserIdentities": shared.identities(index),
+    }
+
+
+def _vary(value: str, index: int | str) -> str:
+    """An identity of synthetic user ``index``: ``-N`` appended (``+N`` before an email's ``@``)."""
+    if "@" in value:
+        local, _, domain = value.partition("@")
+        return f"{local}+{index}@{domain}"
+    return f"{value}-{index}"
+
+
+def _membership_message(
+    context: RecordContext,
+    shared: _SharedIdentities,
+    index: int | None,
+    *,
+    is_member: bool,
+    timestamp: str,
+    action: Action,
+    follows: str | None = None,
+) -> OutgoingMessage:
+    data = _membership_data(context, shared, index, is_member, timestamp)
+    parts = None
+    if index is not None:  # a burst: fill the template instead of encoding each record
+        parts = shared.record_parts(context, is_member=is_member, timestamp=timestamp)
+    if parts is None:
+        data_bytes = encode_data(data, context.record_delimiter)
+    else:
+        data_bytes = str(index).join(parts).encode("utf-8")
+    return OutgoingMessage(
+        kind=MessageKind.ADD if is_member else MessageKind.REMOVE,
+        action=action,
+        stream_name=context.stream_name,
+        data=data,
+        data_bytes=data_bytes,
+        dropped=shared.dropped,
+        skip_reason=shared.skip_reason or _size_problem(data_bytes),
+        follows=follows,
+    )
+
+
 def build_membership_message(
     context: RecordContext,
     user: AudienceUser,
@@ -172,32 +284,18 @@ def build_membership_message(
     is_member: bool,
     timestamp: int,
     action: Action,
+    follows: str | None = None,
 ) -> OutgoingMessage:
-    """A membership change record: the user added (``is_member``) or removed."""
-    kept, dropped = forwarded_identities(user, context.connection)
-    data = {
-        "MembershipChangedTimestamp": str(timestamp),
-        "AudienceId": context.audience_id,
-        "AudienceName": context.audience_name,
-        "IsMember": is_member,
-        "UserIdentities": kept,
-    }
-    data_bytes = encode_data(data, context.record_delimiter)
-    skip_reason: str | None = None
-    if user.is_anonymous and not context.connection.send_anonymous_users:
-        skip_reason = "anonymous user (identified only by the MPID) and send_anonymous_users is off"
-    elif not kept:
-        skip_reason = "no identity left to send once the exclusions are applied"
-    else:
-        skip_reason = _size_problem(data_bytes)
-    return OutgoingMessage(
-        kind=MessageKind.ADD if is_member else MessageKind.REMOVE,
+    """A membership change record: the user added (``is_member``) or removed; ``follows`` is
+    the message_id of a message that must be acknowledged before this one is sent."""
+    return _membership_message(
+        context,
+        _SharedIdentities(user, context),
+        None,
+        is_member=is_member,
+        timestamp=str(timestamp),
         action=action,
-        stream_name=context.stream_name,
-        data=data,
-        data_bytes=data_bytes,
-        dropped=dropped,
-        skip_reason=skip_reason,
+        follows=follows,
     )
 
 
@@ -228,24 +326,31 @@ def build_messages(
     timestamp: int,
     new_user: AudienceUser | None = None,
 ) -> list[OutgoingMessage]:
-    """Every record one action produces: one, or two for an identity change with removal on."""
+    """Every record one action produces: one, or two for an identity change with removal on
+    (the re-add then ``follows`` the remove)."""
     if action is Action.DELETE:
         return [build_delete_message(context, timestamp=timestamp)]
     if action is Action.IDENTITY_CHANGE:
         changed = new_user or user
-        messages = []
-        if context.send_remove_on_identity_change:
-            messages.append(
+        if not context.send_remove_on_identity_change:
+            return [
                 build_membership_message(
-                    context, user, is_member=False, timestamp=timestamp, action=action
+                    context, changed, is_member=True, timestamp=timestamp, action=action
                 )
-            )
-        messages.append(
-            build_membership_message(
-                context, changed, is_member=True, timestamp=timestamp, action=action
-            )
+            ]
+        remove = build_membership_message(
+            context, user, is_member=False, timestamp=timestamp, action=action
         )
-        return messages
+        # The re-add is sent only once the remove is acknowledged (README, Reliability).
+        readd = build_membership_message(
+            context,
+            changed,
+            is_member=True,
+            timestamp=timestamp,
+            action=action,
+            follows=remove.message_id,
+        )
+        return [remove, readd]
     return [
         build_membership_message(
             context, user, is_member=action is Action.ADD, timestamp=timestamp, action=action
@@ -260,24 +365,66 @@ def synthetic_user(base: AudienceUser, index: int) -> AudienceUser:
     ``N`` appended.
     """
 
-    def vary(value: str) -> str:
-        if "@" in value:
-            local, _, domain = value.partition("@")
-            return f"{local}+{index}@{domain}"
-        return f"{value}-{index}"
-
-    identities = {key: vary(value) for key, value in base.identities.items() if value}
+    identities = {key: _vary(value, index) for key, value in base.identities.items() if value}
     return AudienceUser(f"{base.mpid}{index}" if base.mpid else "", identities)
 
 
-def test_user_messages(
+def messages_for_test_user(
     settings: Settings, action: Action, *, timestamp: int, connection_name: str | None = None
 ) -> list[OutgoingMessage]:
     """The records ``action`` produces for the configured test user and audience."""
     return burst_messages(settings, action, 1, timestamp=timestamp, connection_name=connection_name)
 
 
-test_user_messages.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
+def burst_size(settings: Settings, action: Action, count: int) -> int:
+    """How many records ``count`` repetitions of ``action`` make (two per identity change when
+    the remove is sent too)."""
+    pair = action is Action.IDENTITY_CHANGE and settings.account.send_remove_on_identity_change
+    return count * (2 if pair else 1)
+
+
+def iter_burst_messages(
+    settings: Settings,
+    action: Action,
+    count: int,
+    *,
+    timestamp: int,
+    connection_name: str | None = None,
+) -> Iterator[OutgoingMessage]:
+    """The records of ``count`` repetitions of ``action``, built one at a time as they are
+    consumed (a burst of millions never sits in memory): the test user itself once, or
+    ``count`` distinct synthetic users derived from it (so each record can be found
+    downstream). An identity change's re-add comes right after its remove and ``follows`` it.
+
+    The identities kept and dropped are worked out once per burst; each record is encoded once.
+    """
+    context = RecordContext.from_settings(settings, connection_name)
+    stamp = str(timestamp)
+    if action is Action.DELETE:
+        for _ in range(max(count, 1)):
+            yield build_delete_message(context, timestamp=timestamp)
+        return
+    indexes: Iterable[int | None] = [None] if count <= 1 else range(1, count + 1)
+    user = _SharedIdentities(test_user_from_settings(settings), context)
+    if action is not Action.IDENTITY_CHANGE:
+        is_member = action is Action.ADD
+        for index in indexes:
+            yield _membership_message(
+                context, user, index, is_member=is_member, timestamp=stamp, action=action
+            )
+        return
+    changed = _SharedIdentities(test_user_from_settings(settings, new_identities=True), context)
+    for index in indexes:
+        follows: str | None = None
+        if context.send_remove_on_identity_change:
+            remove = _membership_message(
+                context, user, index, is_member=False, timestamp=stamp, action=action
+            )
+            follows = remove.message_id
+            yield remove
+        yield _membership_message(
+            context, changed, index, is_member=True, timestamp=stamp, action=action, follows=follows
+        )
 
 
 def burst_messages(
@@ -288,22 +435,13 @@ def burst_messages(
     timestamp: int,
     connection_name: str | None = None,
 ) -> list[OutgoingMessage]:
-    """The records of ``count`` repetitions of ``action``: the test user itself once, or
-    ``count`` distinct synthetic users derived from it (so each record can be found downstream)."""
-    context = RecordContext.from_settings(settings, connection_name)
-    base = test_user_from_settings(settings)
-    changed = test_user_from_settings(settings, new_identities=True)
-    users = (
-        [(base, changed)]
-        if count <= 1
-        else [(synthetic_user(base, i), synthetic_user(changed, i)) for i in range(1, count + 1)]
-    )
-    messages: list[OutgoingMessage] = []
-    for user, new_user in users:
-        messages.extend(
-            build_messages(action, context, user, timestamp=timestamp, new_user=new_user)
+    """Every record of ``count`` repetitions of ``action`` at once (see
+    ``iter_burst_messages``; a send streams them instead)."""
+    return list(
+        iter_burst_messages(
+            settings, action, count, timestamp=timestamp, connection_name=connection_name
         )
-    return messages
+    )
 
 
 def preview_document(message: OutgoingMessage) -> dict[str, Any]:

@@ -6,17 +6,18 @@ preview and send. The embedded sandbox (and moto with it) is imported only when 
 
 from __future__ import annotations
 
+import itertools
 import random
 import threading
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence, Sized
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.alerts import Alert, AlertBoard, alert_document
-from engine.burst import send_messages
+from engine.burst import stream_messages
 from engine.dead_letters import DeadLetter, DeadLetterJournal, UnknownDeadLetters, find_letter
 from engine.delivery import Deliverer, DeliveryOutcome, RetryPolicy
 from engine.destination import Destination, read_destination, undescribed_destination
@@ -30,7 +31,13 @@ from engine.operator import OperatorClients, S3ObjectStore, describe_operator
 from engine.outbox import Outbox
 from engine.permissions import operator_checks
 from engine.quotas import direct_put_quota
-from engine.records import Action, OutgoingMessage, test_user_messages
+from engine.records import (
+    Action,
+    OutgoingMessage,
+    burst_size,
+    iter_burst_messages,
+    messages_for_test_user,
+)
 from engine.records import burst_messages as build_burst_messages
 from engine.regions import partition_of
 from engine.settings import ALL_AUDIENCES, ConnectionSettings, Settings
@@ -43,58 +50,140 @@ if TYPE_CHECKING:
     from engine.sandbox import DeliveredRecord, EmbeddedSandbox
 
 
+# A report keeps the outcomes of this many messages at most (the first ones); its counts cover
+# every message whatever the burst's size. ``send_messages(on_outcome=…)`` hears them all.
+OUTCOMES_KEPT = 1_000
+# Acknowledged records go to the landed journal this many at a time (one write each).
+LANDED_JOURNAL_BATCH = 500
+
+
+@dataclass(frozen=True)
+class SendCounts:
+    """What became of every message of a send, counted."""
+
+    delivered: int = 0
+    failed: int = 0
+    skipped: int = 0
+    dead_lettered: int = 0
+    not_sent: int = 0  # never sent: the send was cancelled first (not failures)
+
+
+class _Tally:
+    """Counts outcomes as they come and keeps the first ``OUTCOMES_KEPT`` of them."""
+
+    def __init__(self, keep: int = OUTCOMES_KEPT) -> None:
+        self.kept: list[DeliveryOutcome] = []
+        self._keep = keep
+        self.seen = self.delivered = self.failed = self.skipped = 0
+        self.dead_lettered = self.not_sent = 0
+
+    def add(self, outcome: DeliveryOutcome) -> None:
+        self.seen += 1
+        if len(self.kept) < self._keep:
+            self.kept.append(outcome)
+        if outcome.delivered:
+            self.delivered += 1
+        elif outcome.skipped:
+            self.skipped += 1
+        elif outcome.not_sent:
+            self.not_sent += 1
+        else:
+            self.failed += 1
+        if outcome.dead_lettered:
+            self.dead_lettered += 1
+
+    def counts(self) -> SendCounts:
+        return SendCounts(
+            self.delivered, self.failed, self.skipped, self.dead_lettered, self.not_sent
+        )
+
+
+def outcome_document(outcome: DeliveryOutcome) -> dict[str, Any]:
+    """One message's line in ``send --json``'s ``records``."""
+    return {
+        "message_id": outcome.message.message_id,
+        "kind": outcome.message.kind.value,
+        "record_id": outcome.record_id,
+        "attempts": outcome.attempts,
+        "latency_seconds": round(outcome.latency_seconds, 4),
+        "skip_reason": outcome.message.skip_reason if outcome.skipped else None,
+        "not_sent": outcome.not_sent,
+        "error": outcome.failure.describe() if outcome.failure else None,
+        "possible_duplicate": outcome.possible_duplicate,
+    }
+
+
 @dataclass(frozen=True)
 class SendReport:
-    """The honest tally of a send: a record is delivered only when a RecordId came back."""
+    """The honest tally of a send: a record is delivered only when a RecordId came back.
+
+    ``outcomes`` holds every message's outcome for a send of up to ``OUTCOMES_KEPT`` messages,
+    else the first ``OUTCOMES_KEPT`` (``outcomes_complete`` says which); the counts always
+    cover every message (``counts``; without it they are counted from ``outcomes``).
+    ``not_built`` messages of the burst were never built: the send was cancelled first.
+    """
 
     requested: int
     outcomes: tuple[DeliveryOutcome, ...]
     alerts: tuple[Alert, ...] = field(default=())
     elapsed_seconds: float = 0.0
+    counts: SendCounts | None = None
+    not_built: int = 0
+
+    def _counted(self) -> SendCounts:
+        if self.counts is not None:
+            return self.counts
+        tally = _Tally(keep=0)
+        for outcome in self.outcomes:
+            tally.add(outcome)
+        return tally.counts()
 
     @property
     def delivered(self) -> int:
-        return sum(1 for outcome in self.outcomes if outcome.delivered)
+        return self._counted().delivered
 
     @property
     def skipped(self) -> int:
-        return sum(1 for outcome in self.outcomes if outcome.skipped)
+        return self._counted().skipped
 
     @property
     def failed(self) -> int:
-        return sum(1 for o in self.outcomes if not o.delivered and not o.skipped)
+        return self._counted().failed
 
     @property
     def dead_lettered(self) -> int:
-        return sum(1 for outcome in self.outcomes if outcome.dead_lettered)
+        return self._counted().dead_lettered
+
+    @property
+    def not_sent(self) -> int:
+        """Never sent (the send was cancelled first), built or not: not failures."""
+        return self._counted().not_sent + self.not_built
+
+    @property
+    def outcomes_complete(self) -> bool:
+        return len(self.outcomes) == self.requested - self.not_built
 
     @property
     def ok(self) -> bool:
-        return self.failed == 0
+        return self.failed == 0 and self.not_sent == 0
 
-    def document(self) -> dict[str, Any]:
+    def summary(self) -> dict[str, Any]:
+        """The document without its ``records`` (``send --json`` streams those)."""
         return {
             "requested": self.requested,
             "delivered": self.delivered,
             "failed": self.failed,
             "skipped": self.skipped,
             "dead_lettered": self.dead_lettered,
+            "not_sent": self.not_sent,
+            "not_built": self.not_built,
             "elapsed_seconds": round(self.elapsed_seconds, 3),
-            "records": [
-                {
-                    "message_id": o.message.message_id,
-                    "kind": o.message.kind.value,
-                    "record_id": o.record_id,
-                    "attempts": o.attempts,
-                    "latency_seconds": round(o.latency_seconds, 4),
-                    "skip_reason": o.message.skip_reason if o.skipped else None,
-                    "error": o.failure.describe() if o.failure else None,
-                    "possible_duplicate": o.possible_duplicate,
-                }
-                for o in self.outcomes
-            ],
             "alerts": [alert_document(alert) for alert in self.alerts],
         }
+
+    def document(self) -> dict[str, Any]:
+        """Everything as JSON-ready data, ``records`` being the outcomes kept."""
+        return {**self.summary(), "records": [outcome_document(o) for o in self.outcomes]}
 
 
 class ConsoleSession:
@@ -284,7 +373,7 @@ class ConsoleSession:
         return [
             message
             for settings in self._audience_settings()
-            for message in test_user_messages(
+            for message in messages_for_test_user(
                 settings,
                 action,
                 timestamp=int(self._clock()),
@@ -295,21 +384,26 @@ class ConsoleSession:
     def burst_messages(self, action: Action, count: int) -> list[OutgoingMessage]:
         """The records of ``count`` repetitions of ``action`` (see records.burst_messages);
         with ``--audience all`` the count is shared out across the named audiences."""
+        return [
+            message
+            for settings, share in self._audience_shares(count)
+            for message in build_burst_messages(
+                settings,
+                action,
+                share,
+                timestamp=int(self._clock()),
+                connection_name=self.connection_name,
+            )
+        ]
+
+    def _audience_shares(self, count: int) -> list[tuple[Settings, int]]:
+        """``count`` shared out across the chosen audiences (the first ones get one more)."""
         audiences = self._audience_settings()
-        messages: list[OutgoingMessage] = []
-        for index, settings in enumerate(audiences):
-            share = count // len(audiences) + (1 if index < count % len(audiences) else 0)
-            if share:
-                messages.extend(
-                    build_burst_messages(
-                        settings,
-                        action,
-                        share,
-                        timestamp=int(self._clock()),
-                        connection_name=self.connection_name,
-                    )
-                )
-        return messages
+        shares = [
+            (settings, count // len(audiences) + (1 if index < count % len(audiences) else 0))
+            for index, settings in enumerate(audiences)
+        ]
+        return [(settings, share) for settings, share in shares if share]
 
     def audience_names(self) -> list[str]:
         """The audiences records are built for: the chosen one, or every named one."""
@@ -328,6 +422,12 @@ class ConsoleSession:
             chosen.append(self.settings.model_copy(update={"audience": audience}))
         return chosen
 
+    def burst_size(self, action: Action, count: int) -> int:
+        """How many records ``send(action, count=count)`` sends."""
+        return sum(
+            burst_size(settings, action, share) for settings, share in self._audience_shares(count)
+        )
+
     def send(
         self,
         action: Action,
@@ -335,37 +435,102 @@ class ConsoleSession:
         count: int = 1,
         rate: float | None = None,
         batch: bool = False,
+        cancel: threading.Event | None = None,
+        on_outcome: Callable[[DeliveryOutcome], None] | None = None,
     ) -> SendReport:
-        """Send ``count`` repetitions of ``action`` and report what really arrived."""
-        return self.send_messages(self.burst_messages(action, count), rate=rate, batch=batch)
+        """Send ``count`` repetitions of ``action`` and report what really arrived. The burst
+        is built as it is sent, chunk by chunk (see ``send_messages``)."""
+        timestamp = int(self._clock())
+        messages = itertools.chain.from_iterable(
+            iter_burst_messages(
+                settings, action, share, timestamp=timestamp, connection_name=self.connection_name
+            )
+            for settings, share in self._audience_shares(count)
+        )
+        return self.send_messages(
+            messages,
+            rate=rate,
+            batch=batch,
+            cancel=cancel,
+            on_outcome=on_outcome,
+            requested=self.burst_size(action, count),
+        )
 
     def send_messages(
-        self, messages: Sequence[OutgoingMessage], *, rate: float | None = None, batch: bool = False
+        self,
+        messages: Iterable[OutgoingMessage],
+        *,
+        rate: float | None = None,
+        batch: bool = False,
+        cancel: threading.Event | None = None,
+        on_outcome: Callable[[DeliveryOutcome], None] | None = None,
+        requested: int | None = None,
     ) -> SendReport:
+        """Send ``messages`` (consumed lazily, a chunk at a time) and report what arrived.
+
+        Each chunk is journaled in the outbox (one fsync) before any of it goes out.
+        ``on_outcome`` hears every message's outcome, in order, as its chunk settles (the
+        report keeps ``OUTCOMES_KEPT`` of them). Once ``cancel`` is set no new call starts;
+        calls in flight finish; the rest is never sent (``SendReport.not_sent``; those built
+        are dead-lettered as INTERRUPTED_UNSENT, so a replay sends them). ``requested`` is the
+        number of messages planned, when ``messages`` has no length.
+        """
         deliverer = self.deliverer()  # may start the sandbox: not part of the send's time
+        deliverer.cancel = cancel
         started = time.monotonic()
         sent_at = datetime.now(UTC)
         delivery = self.settings.delivery
-        sendable = [message for message in messages if message.will_send]
-        if len(sendable) > 1:  # all on record before the first goes out (one fsync)
-            self.outbox().queue(sendable, datetime.now(UTC).isoformat())
-        outcomes = send_messages(
+        outbox = self.outbox()
+        tally = _Tally()
+        if requested is None and isinstance(messages, Sized):
+            requested = len(messages)
+
+        def journal(chunk: Sequence[OutgoingMessage]) -> None:
+            sendable = [message for message in chunk if message.will_send]
+            if len(sendable) > 1:  # all on record before the first goes out (one fsync)
+                outbox.queue(sendable, datetime.now(UTC).isoformat())
+
+        landed_journal = self.landed_journal()
+        acknowledged: list[DeliveryOutcome] = []  # for the landed journal, a batch at a time
+
+        def journal_acknowledged() -> None:
+            landed_journal.record(acknowledged, self.connection_name, sent_at=sent_at)
+            acknowledged.clear()
+
+        def settled(outcome: DeliveryOutcome) -> None:
+            tally.add(outcome)
+            if outcome.delivered:
+                acknowledged.append(outcome)
+                if len(acknowledged) >= LANDED_JOURNAL_BATCH:
+                    journal_acknowledged()
+            if on_outcome is not None:
+                on_outcome(outcome)
+
+        region = self.connection.region
+        consumed = stream_messages(
             deliverer,
             messages,
+            settled,
+            before_chunk=journal,
             concurrency=delivery.concurrency,
             batch=batch,
             batch_size=delivery.batch_size,
             rate=rate,
-            quota=direct_put_quota(self.connection.region),
+            # One record cannot outrun a quota: it goes without any pacing machinery.
+            quota=None if requested == 1 and rate is None else direct_put_quota(region),
             sink=self.sink,
             sleep=self._sleep,
+            cancel=cancel,
         )
-        self.landed_journal().record(outcomes, self.connection_name, sent_at=sent_at)
+        journal_acknowledged()
+        planned = max(requested or 0, consumed)
         return SendReport(
-            requested=len(messages),
-            outcomes=tuple(outcomes),
+            requested=planned,
+            outcomes=tuple(tally.kept),
             alerts=tuple(self.alerts.alerts()),
             elapsed_seconds=time.monotonic() - started,
+            counts=tally.counts(),
+            not_built=planned - consumed,
         )
 
     def dead_letters(self) -> list[DeadLetter]:

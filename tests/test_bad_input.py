@@ -165,7 +165,7 @@ def test_bad_environment_variable_exits_2_naming_it(
         (["preview", "explode"], "invalid choice: 'explode'"),
         (["send"], "required: action"),
         (["send", "add", "--count", "0", "--json"], "--count: must be 1 or more"),
-        (["send", "add", "--count", "100001", "--json"], "--count: must be at most 100000"),
+        (["send", "add", "--count", "10000001", "--json"], "--count: must be at most 10,000,000"),
         (["send", "add", "--count", "many", "--json"], "--count: invalid"),
         (["send", "add", "--rate", "-1", "--json"], "--rate: must be a number of records"),
         (["send", "add", "--rate", "nan", "--json"], "--rate: must be a number of records"),

@@ -16,18 +16,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.alerts import AlertBoard
-from engine.burst import (
-    AdaptiveRate,
-    PacedSender,
-    RateLimiter,
-    SendPacer,
-    batch_limits,
-    chunk_for_batches,
-    send_messages,
-)
+from engine.burst import batch_limits, chunk_for_batches, send_messages
 from engine.delivery import Deliverer, RetryPolicy
 from engine.events import RateAdjusted, RateChange
 from engine.gateway import BatchEntryResult
+from engine.pacing import AdaptiveRate, PacedSender, RateLimiter, SendPacer
 from engine.quotas import (
     BATCH_MAX_BYTES,
     BATCH_MAX_RECORDS,

@@ -239,8 +239,16 @@ def test_a_killed_burst_loses_nothing_and_replay_completes_it(
     assert not (tmp_path / "state" / "outbox" / "crash.jsonl").exists()
 
 
-def test_ctrl_c_mid_burst_exits_130_and_the_rest_is_listed_at_the_next_start(
-    tmp_path: Path, destination: EmbeddedSandbox, proxy: AnswerHoldingProxy, stream: str
+@pytest.mark.parametrize(
+    ("stop", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"]
+)
+def test_a_burst_stopped_by_ctrl_c_or_sigterm_accounts_for_every_message(
+    tmp_path: Path,
+    destination: EmbeddedSandbox,
+    proxy: AnswerHoldingProxy,
+    stream: str,
+    stop: signal.Signals,
+    status: int,
 ) -> None:
     settings = settings_file(tmp_path, proxy.port, stream, concurrency=1)
     outbox = tmp_path / "state" / "outbox" / "crash.jsonl"
@@ -254,15 +262,24 @@ def test_ctrl_c_mid_burst_exits_130_and_the_rest_is_listed_at_the_next_start(
         text=True,
     )
     wait_for(lambda: settled_count(outbox) >= 5, "5 answers", process)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(stop)
     out, err = process.communicate(timeout=30)
-    assert process.returncode == 130 and out == ""
-    assert err.strip().splitlines()[-1] == "firehose-console: interrupted"
+    assert process.returncode == status
     assert "Traceback" not in err
+    report = json.loads(out)  # one valid document, every message accounted for
+    assert len(report["records"]) == report["requested"] == COUNT
+    assert report["delivered"] + report["not_sent"] == COUNT and report["failed"] == 0
+    assert report["not_sent"] == sum(1 for r in report["records"] if r["not_sent"]) > 0
+    assert err.strip().splitlines()[-1] == (
+        f"firehose-console: interrupted: {report['not_sent']} message(s) not sent, kept as dead "
+        "letters (`firehose-console dead-letters replay` sends them)"
+    )
     listed = console(settings, "dead-letters", "list")
-    assert listed.returncode == 0 and "from an interrupted run" in listed.stderr
+    assert listed.returncode == 0 and "from an interrupted run" not in listed.stderr
     before = arrived(destination, stream)
+    assert sum(before.values()) == report["delivered"]
     assert f"{COUNT - sum(before.values())} dead letter(s)" in listed.stdout
+    assert listed.stdout.count("NEVER SENT") == report["not_sent"]
 
 
 # -- a settings save killed at random moments ---------------------------------------------

@@ -32,6 +32,6 @@ def test_failure_table_matches_the_engine() -> None:
     rows = ["| failure class | retried | alert | fix |", "|---|---|---|---|"]
     for failure in FailureClass:
         retried = "yes" if failure.retryable else "no"
-        alert = failure.alert_type.value
-        rows.append(f"| {failure.name} | {retried} | `{alert}` | {failure.fix} |")
+        alert = f"`{failure.alert_type.value}`" if failure.alert_type else "none"
+        rows.append(f"| {failure.name} | {retried} | {alert} | {failure.fix} |")
     assert section("failures") == "\n".join(rows) + "\n"

@@ -18,9 +18,9 @@ from engine.records import (
     RecordContext,
     build_messages,
     burst_messages,
+    messages_for_test_user,
     preview_document,
     synthetic_user,
-    test_user_messages,
 )
 from engine.settings import RECORD_SIZE_LIMIT_BYTES, ConnectionSettings, Settings
 
@@ -138,16 +138,16 @@ def test_user_left_with_no_identity_is_not_sent() -> None:
 
 def test_audience_name_falls_back_to_internal_name() -> None:
     settings = Settings(audience={"id": 7, "internal_name": "inner", "external_name": ""})
-    (message,) = test_user_messages(settings, Action.ADD, timestamp=1)
+    (message,) = messages_for_test_user(settings, Action.ADD, timestamp=1)
     assert message.data["AudienceName"] == "inner"
     settings = Settings(audience={"id": 7, "internal_name": "inner", "external_name": "Outer"})
-    (message,) = test_user_messages(settings, Action.ADD, timestamp=1)
+    (message,) = messages_for_test_user(settings, Action.ADD, timestamp=1)
     assert message.data["AudienceName"] == "Outer"
 
 
 def test_identity_change_sends_remove_then_add_by_default() -> None:
     settings = Settings()
-    remove, add = test_user_messages(settings, Action.IDENTITY_CHANGE, timestamp=1)
+    remove, add = messages_for_test_user(settings, Action.IDENTITY_CHANGE, timestamp=1)
     assert remove.data["IsMember"] is False and add.data["IsMember"] is True
     assert remove.data["UserIdentities"]["Email"] == "phileas@travelers.com"
     assert add.data["UserIdentities"]["Email"] == "fogg@reform.club"
@@ -155,7 +155,7 @@ def test_identity_change_sends_remove_then_add_by_default() -> None:
 
 def test_identity_change_without_remove_sends_only_add() -> None:
     settings = Settings(account={"send_remove_on_identity_change": False})
-    (add,) = test_user_messages(settings, Action.IDENTITY_CHANGE, timestamp=1)
+    (add,) = messages_for_test_user(settings, Action.IDENTITY_CHANGE, timestamp=1)
     assert add.data["IsMember"] is True
     assert add.data["UserIdentities"]["Email"] == "fogg@reform.club"
 

@@ -15,7 +15,7 @@ from textual.reactive import reactive
 from textual.widgets import Label, Select, Static
 
 from console.messages import ActionChosen
-from engine.records import Action, OutgoingMessage, test_user_messages
+from engine.records import Action, OutgoingMessage, messages_for_test_user
 from engine.settings import RECORD_SIZE_LIMIT_BYTES, Settings
 
 # What the preview and a send use while the form is invalid: the same last valid settings.
@@ -134,7 +134,7 @@ class PreviewPane(Vertical):
     def messages(self) -> list[OutgoingMessage]:
         if self._settings is None:
             return []
-        return test_user_messages(
+        return messages_for_test_user(
             self._settings,
             self.action,
             timestamp=int(self._clock()),

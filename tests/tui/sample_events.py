@@ -20,7 +20,7 @@ from engine.events import (
 )
 from engine.failures import AlertType, Failure, FailureClass
 from engine.journaled import JournaledMessage
-from engine.records import Action, MessageKind, test_user_messages
+from engine.records import Action, MessageKind, messages_for_test_user
 from engine.sandbox import DeliveredRecord
 from engine.session import SendReport
 from engine.settings import Settings
@@ -86,7 +86,7 @@ def burst_events() -> list[DeliveryEvent]:
 
 def send_report() -> SendReport:
     settings = Settings()
-    [message] = test_user_messages(settings, Action.ADD, timestamp=int(AT.timestamp()))
+    [message] = messages_for_test_user(settings, Action.ADD, timestamp=int(AT.timestamp()))
     outcomes = [DeliveryOutcome(message, f"record-{n}", 1 + (n == 2)) for n in (1, 2, 3)]
     outcomes.append(DeliveryOutcome(message, None, 2, THROTTLED, dead_lettered=True))
     return SendReport(requested=4, outcomes=tuple(outcomes), elapsed_seconds=0.42)
@@ -94,7 +94,7 @@ def send_report() -> SendReport:
 
 def dead_letters() -> list[DeadLetter]:
     settings = Settings()
-    [message] = test_user_messages(settings, Action.ADD, timestamp=int(AT.timestamp()))
+    [message] = messages_for_test_user(settings, Action.ADD, timestamp=int(AT.timestamp()))
     return [DeadLetter.from_failure(message, "travel", THROTTLED, 2, AT.isoformat())]
 
 
@@ -104,7 +104,7 @@ def delivered_records() -> list[DeliveredRecord]:
     records = []
     for seconds, action in ((1, Action.ADD), (0, Action.REMOVE)):
         moment = AT + timedelta(seconds=seconds)
-        [message] = test_user_messages(settings, action, timestamp=int(moment.timestamp()))
+        [message] = messages_for_test_user(settings, action, timestamp=int(moment.timestamp()))
         records.append(
             DeliveredRecord(
                 object_key=f"{moment:%Y/%m/%d/%H}/{STREAM}-1-{moment:%Y-%m-%d-%H-%M-%S}-0000000{seconds}",
@@ -122,11 +122,11 @@ def browsed_dead_letters() -> list[DeadLetter]:
     settings = Settings()
     letters = []
     for number in range(3):
-        [message] = test_user_messages(settings, Action.ADD, timestamp=int(AT.timestamp()))
+        [message] = messages_for_test_user(settings, Action.ADD, timestamp=int(AT.timestamp()))
         at = (AT + timedelta(seconds=number)).isoformat()
         letter = DeadLetter.from_failure(message, "travel", THROTTLED, 3, at)
         letters.append(replace(letter, message_id=_message_id(0x100 + number)))
-    remove, add = test_user_messages(
+    remove, add = messages_for_test_user(
         settings, Action.IDENTITY_CHANGE, timestamp=int(AT.timestamp())
     )
     at = (AT + timedelta(seconds=5)).isoformat()
