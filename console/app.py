@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import ClassVar
 
 from textual import on
 from textual.app import App, ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.screen import ModalScreen
 from textual.widgets import Footer, TabbedContent, TabPane, Tabs
 
@@ -21,6 +22,7 @@ from console.messages import (
     ActionChosen,
     DeadLettersLoaded,
     DeliveredRecordsLoaded,
+    EventPumpFailed,
     EventsDigested,
     SaveConflicted,
     SendFinished,
@@ -52,7 +54,7 @@ class FirehoseConsoleApp(SessionApp):
 
     CSS_PATH = "app.tcss"
     TITLE = "firehose-console"
-    BINDINGS = console_bindings()
+    BINDINGS: ClassVar[list[BindingType]] = console_bindings()
     COMMANDS = App.COMMANDS | {ConsoleCommands}
 
     def __init__(
@@ -107,11 +109,6 @@ class FirehoseConsoleApp(SessionApp):
         # The first paint comes before the workers start: booting the sandbox (importing moto)
         # would otherwise hold the interpreter lock while the screen is being built.
         self.call_after_refresh(self._start_background_work)
-
-    def _start_background_work(self) -> None:
-        if self._auto_verify:
-            self.action_verify()
-        self.read_dead_letters(self.session)
 
     @property
     def form(self) -> SettingsForm:
@@ -180,6 +177,21 @@ class FirehoseConsoleApp(SessionApp):
                 timeout=10,
             )
             self.read_dead_letters(self.session)
+
+    def on_event_pump_failed(self, message: EventPumpFailed) -> None:
+        what = "Screen updates from the engine"
+        self.query_one(AlertsPane).record_console_failure(what, message.error)
+        then = (
+            "restarted."
+            if message.restarted
+            else "stopped: the tallies and the attempt log no longer update; restart the console."
+        )
+        self.notify(
+            f"{type(message.error).__name__}: {message.error}. Updates {then}",
+            title=f"{what} failed",
+            severity="warning" if message.restarted else "error",
+            timeout=10,
+        )
 
     async def on_verification_finished(self, message: VerificationFinished) -> None:
         await self.query_one(VerifyPane).show_report(message.report)

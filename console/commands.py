@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 if TYPE_CHECKING:
@@ -229,9 +229,10 @@ VERIFY_ANYWHERE = Binding(
 )
 
 
-def console_bindings() -> list[Binding]:
+def console_bindings() -> list[BindingType]:
     """The app's key bindings, every one with an id so users can remap it."""
-    return [action.binding() for action in CONSOLE_ACTIONS] + [VERIFY_ANYWHERE]
+    bindings: list[BindingType] = [action.binding() for action in CONSOLE_ACTIONS]
+    return [*bindings, VERIFY_ANYWHERE]
 
 
 class ConsoleCommands(Provider):

@@ -31,6 +31,15 @@ class EventsDigested(Message):
         self.digest = digest
 
 
+class EventPumpFailed(Message):
+    """The pump bringing engine events to the screen died; ``restarted`` says if it runs again."""
+
+    def __init__(self, error: BaseException, *, restarted: bool) -> None:
+        super().__init__()
+        self.error = error
+        self.restarted = restarted
+
+
 class VerificationFinished(Message):
     def __init__(self, report: VerificationReport) -> None:
         super().__init__()

@@ -16,6 +16,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from console.messages import (
     DeadLettersLoaded,
     DeliveredRecordsLoaded,
+    EventPumpFailed,
     EventsDigested,
     SaveConflicted,
     SendFinished,
@@ -33,6 +34,7 @@ Clock = Callable[[], float]
 
 DIGEST_INTERVAL_SECONDS = 0.1  # how often the screen hears of engine events
 RECENT_EVENTS = 30  # attempt log lines kept per digest; the rest are counted, not listed
+PUMP_RESTARTS = 3  # a pump that keeps dying is left stopped, and the screen says so
 
 # What each worker group does, as a notification title says it.
 WORK_TITLES = {
@@ -68,16 +70,32 @@ class SessionApp(App[int]):
         self.event_sink = DigestSink(
             recent_limit=RECENT_EVENTS, logged=(*LOGGED_EVENTS, InterruptedRunRecovered)
         )
-        self._pump = DigestPump(
-            self.event_sink, self._digested, interval_seconds=DIGEST_INTERVAL_SECONDS
+        self.event_pump = DigestPump(
+            self.event_sink,
+            self._digested,
+            interval_seconds=DIGEST_INTERVAL_SECONDS,
+            on_error=self._pump_failed,
         )
+        self._pump_restarts = 0
         self.session = self._new_session()
 
     def _digested(self, digest: EventDigest) -> None:
         self.post_message(EventsDigested(digest))  # from the pump's thread: thread-safe
 
+    def _pump_failed(self, error: BaseException) -> None:
+        # From the pump's thread. Left dead, the screen would silently stop updating.
+        restart = self._pump_restarts < PUMP_RESTARTS
+        if restart:
+            self._pump_restarts += 1
+            self.event_pump.start()
+        self.post_message(EventPumpFailed(error, restarted=restart))
+
     def start_event_pump(self) -> None:
-        self._pump.start()
+        self.event_pump.start()
+
+    def flush_events(self) -> None:
+        """Bring the engine's pending events to the screen now, before what is posted next."""
+        self.event_pump.flush()
 
     # -- the session ---------------------------------------------------------------------
 
@@ -107,7 +125,7 @@ class SessionApp(App[int]):
         return self.session
 
     def on_unmount(self) -> None:
-        self._pump.stop()
+        self.event_pump.stop()
         with self._session_lock:
             self.session.close()
 

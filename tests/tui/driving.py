@@ -64,7 +64,7 @@ def status(app: FirehoseConsoleApp) -> str:
     return str(app.query_one(StatusLine).render())
 
 
-def notifications(app: App[object]) -> str:
+def notifications(app: App[Any]) -> str:
     """Every notification shown so far, title and message, one per line."""
     return "\n".join(f"{note.title}: {note.message}" for note in app._notifications)
 
@@ -137,7 +137,7 @@ async def paste(pilot: Pilot[Any], text: str) -> None:
     await pilot.pause()
 
 
-def screen_text(app: App[object]) -> str:
+def screen_text(app: App[Any]) -> str:
     """Every character the current screen shows (dialogs included), one line per row."""
     width, height = app.size
     console = Console(

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,9 @@ from console.widgets.dialogs import AddConnectionScreen, ChooseConnectionScreen,
 from console.widgets.preview_pane import PreviewPane
 from console.widgets.settings_fields import IdentityRows
 from console.widgets.settings_sections import SectionTitle
-from engine.records import Action
+from engine.event_digest import EventDigest
+from engine.events import RecordDelivered
+from engine.records import Action, MessageKind
 from engine.session import ConsoleSession
 
 
@@ -90,5 +93,39 @@ def test_a_failing_call_becomes_an_alert_and_a_notification(
         await settle(pilot)
         [row] = [" | ".join(map(str, table.get_row(key))) for key in table.rows]
         assert row.startswith("Verify connection failed | error | 2")
+
+    run_scenario(app, scenario)
+
+
+def sample_delivered(number: int) -> RecordDelivered:
+    return RecordDelivered(f"m{number}", MessageKind.ADD, f"r{number}", 1, 0.01, datetime.now(UTC))
+
+
+def test_a_dead_event_pump_is_shown_and_restarted(tmp_path: Path) -> None:
+    app = make_app(tmp_path / "settings.toml", auto_verify=False)
+
+    async def scenario(app: FirehoseConsoleApp, pilot: Pilot[int]) -> None:
+        pump = app.event_pump
+        hand_to_screen = pump.consumer
+        failures = iter([RuntimeError("the screen was busy")])
+
+        def fails_once(digest: EventDigest) -> None:
+            failure = next(failures, None)
+            if failure is not None:
+                raise failure
+            hand_to_screen(digest)
+
+        pump.consumer = fails_once
+        app.event_sink(sample_delivered(1))
+        await settle(pilot)
+        assert (
+            "Screen updates from the engine failed: RuntimeError: the screen was busy. "
+            "Updates restarted." in notifications(app)
+        )
+        app.event_sink(sample_delivered(2))  # the restarted pump brings this one
+        await settle(pilot)
+        assert pump.error is None
+        await pilot.press("f3")
+        assert "So far: 2 delivered" in screen_text(app)  # the tally counts the lost digest too
 
     run_scenario(app, scenario)
