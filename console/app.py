@@ -26,6 +26,7 @@ from console.messages import (
     EventsDigested,
     SaveConflicted,
     SendFinished,
+    SendRequested,
     SettingsEdited,
     SettingsSaved,
     VerificationFinished,
@@ -35,12 +36,12 @@ from console.widgets.alerts_pane import AlertsPane
 from console.widgets.delivered_pane import DeliveredPane
 from console.widgets.dialogs import AddConnectionScreen, ChooseConnectionScreen, ConfirmScreen
 from console.widgets.preview_pane import PreviewPane
-from console.widgets.send_pane import BurstRequest, SendPane
+from console.widgets.send_pane import SendPane
 from console.widgets.settings_form import SettingsForm
 from console.widgets.status_line import StatusLine, VerificationState
 from console.widgets.verify_pane import VerifyPane
 from engine.events import DeliveryGaveUp, InterruptedRunRecovered, RecordDelivered
-from engine.records import Action, OutgoingMessage, burst_messages, test_user_messages
+from engine.records import Action, OutgoingMessage
 from engine.settings import Settings
 from engine.settings_file import LoadedSettings
 
@@ -69,8 +70,6 @@ class FirehoseConsoleApp(SessionApp):
         super().__init__(
             loaded, connection_name=connection_name, use_sandbox=use_sandbox, clock=clock
         )
-        self.draft: Settings = loaded.settings  # the last valid settings of the form
-        self.dirty = False
         self._auto_verify = auto_verify
         self._tabs: TabbedContent | None = None
 
@@ -80,9 +79,9 @@ class FirehoseConsoleApp(SessionApp):
         yield StatusLine(id="status-line")
         with TabbedContent(initial="settings", id="tabs"):
             with TabPane("Settings", id="settings"):
-                yield SettingsForm(self.loaded, self.connection_name, id="settings-form")
+                yield SettingsForm(self.loaded, self.session.connection_name, id="settings-form")
             with TabPane("Preview", id="preview"):
-                yield PreviewPane(self.clock, id="preview-pane")
+                yield PreviewPane(self._preview_records, id="preview-pane")
             with TabPane("Send", id="send"):
                 yield SendPane(id="send-pane")
             with TabPane("Alerts", id="alerts"):
@@ -90,14 +89,14 @@ class FirehoseConsoleApp(SessionApp):
             with TabPane("Verify", id="verify"):
                 yield VerifyPane(id="verify-pane")
             with TabPane("Delivered", id="delivered"):
-                yield DeliveredPane(sandbox=self.use_sandbox, id="delivered-pane")
+                yield DeliveredPane(sandbox=self.session.uses_sandbox, id="delivered-pane")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self._tabs = self.query_one(TabbedContent)  # check_action runs often: no query there
         self.start_event_pump()
         self._show_status()
-        self.query_one(PreviewPane).show(self.draft, self.connection_name)
+        self.query_one(PreviewPane).show(self.form.last_valid)
         self.query_one(SendPane).show_unsaved(False)
         if not self.loaded.exists:
             self.notify(
@@ -109,6 +108,9 @@ class FirehoseConsoleApp(SessionApp):
         # The first paint comes before the workers start: booting the sandbox (importing moto)
         # would otherwise hold the interpreter lock while the screen is being built.
         self.call_after_refresh(self._start_background_work)
+
+    def _preview_records(self, action: Action, draft: Settings) -> list[OutgoingMessage]:
+        return self.session.preview(action, draft=draft)
 
     @property
     def form(self) -> SettingsForm:
@@ -127,9 +129,10 @@ class FirehoseConsoleApp(SessionApp):
         status.sandbox = session.uses_sandbox
         self.sub_title = session.describe_target()
 
-    def _replace_session(self, *, keep_alerts: bool) -> None:
-        """Start over with the current settings and connection (after a save or a switch)."""
-        self.renew_session(keep_alerts=keep_alerts)
+    def _replace_session(self, connection_name: str, *, keep_alerts: bool) -> None:
+        """Start over with the loaded settings and ``connection_name`` (after a save or a
+        switch)."""
+        self.renew_session(connection_name, keep_alerts=keep_alerts)
         if not keep_alerts:
             self.event_sink.clear()
             self.query_one(AlertsPane).clear()
@@ -221,11 +224,8 @@ class FirehoseConsoleApp(SessionApp):
         self.query_one(DeliveredPane).show_records(message.records)
 
     def on_settings_edited(self, message: SettingsEdited) -> None:
-        if message.settings is not None:
-            self.draft = message.settings
-        self.query_one(PreviewPane).show(message.settings, self.form.connection_name)
-        if message.dirty != self.dirty:
-            self.dirty = message.dirty
+        self.query_one(PreviewPane).show(message.settings)
+        if message.dirty != self.status_line.unsaved:
             self.query_one(SendPane).show_unsaved(message.dirty)
             self.status_line.unsaved = message.dirty
             self.query_one(TabbedContent).get_tab("settings").label = (
@@ -233,11 +233,10 @@ class FirehoseConsoleApp(SessionApp):
             )
 
     def on_settings_saved(self, message: SettingsSaved) -> None:
-        same_connection = message.connection_name == self.connection_name
+        same_connection = message.connection_name == self.session.connection_name
         self.loaded = message.loaded
-        self.connection_name = message.connection_name
         self.form.saved_as(self.loaded)
-        self._replace_session(keep_alerts=same_connection)
+        self._replace_session(message.connection_name, keep_alerts=same_connection)
         if message.created:
             self.notify(
                 f"Created {self.loaded.path}. This run stays on the embedded sandbox; the "
@@ -248,12 +247,24 @@ class FirehoseConsoleApp(SessionApp):
         else:
             self.notify(f"Saved {self.loaded.path}", title="Settings saved")
 
-    @on(SendPane.SendRequested)
-    def _send_requested(self, message: SendPane.SendRequested) -> None:
-        if message.burst is None:
-            self.action_send(message.action.value)
-        else:
-            self._start_burst(Action(message.action), message.burst)
+    def on_send_requested(self, message: SendRequested) -> None:
+        """Every send starts here, whether from a key, a button or the palette."""
+        self._choose(message.action)
+        # Built from the form's unsaved edits, if any, as the preview is.
+        draft = self.form.unsaved_draft()
+        burst = message.burst
+        if burst is None:
+            self.run_send(self.session, message.action, f"Send {message.action.value}", draft=draft)
+            return
+        self.run_send(
+            self.session,
+            message.action,
+            f"Burst of {burst.count} {message.action.value}",
+            count=burst.count,
+            rate=burst.rate,
+            batch=burst.batch,
+            draft=draft,
+        )
 
     @on(TabbedContent.TabActivated)
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
@@ -316,42 +327,10 @@ class FirehoseConsoleApp(SessionApp):
         self._choose(Action(action))
 
     def action_send(self, action: str) -> None:
-        chosen = Action(action)
-        self._choose(chosen)
-        settings, connection = self.draft, self.form.connection_name
-        timestamp = int(self.clock())
-
-        def build() -> list[OutgoingMessage]:
-            return test_user_messages(
-                settings, chosen, timestamp=timestamp, connection_name=connection
-            )
-
-        self.run_send(self.session, build, f"Send {chosen.value}")
+        self.post_message(SendRequested(Action(action)))
 
     def action_send_burst(self) -> None:
-        pane = self.query_one(SendPane)
-        burst = pane.burst_request()
-        if isinstance(burst, str):
-            self.notify(burst, severity="error")
-            return
-        self._start_burst(pane.action, burst)
-
-    def _start_burst(self, action: Action, burst: BurstRequest) -> None:
-        # Built from the form's settings, so a burst follows unsaved edits like a single send.
-        draft, connection_name = self.draft, self.form.connection_name
-        self.run_send(
-            self.session,
-            lambda: burst_messages(
-                draft,
-                action,
-                burst.count,
-                timestamp=int(self.clock()),
-                connection_name=connection_name,
-            ),
-            f"Burst of {burst.count} {action.value}",
-            rate=burst.rate,
-            batch=burst.batch,
-        )
+        self.query_one(SendPane).request_burst()
 
     def action_replay_dead_letters(self) -> None:
         self.run_replay(self.session)
@@ -418,9 +397,8 @@ class FirehoseConsoleApp(SessionApp):
             self._unless_unsaved(f"Discard unsaved changes and switch to {name}?", switch, name)
 
         async def switch(name: str) -> None:
-            self.connection_name = name
             await self.form.load(self.loaded, name)
-            self._replace_session(keep_alerts=False)
+            self._replace_session(name, keep_alerts=False)
 
         self.push_screen(ChooseConnectionScreen(names, self.form.connection_name), chosen)
 
@@ -446,7 +424,7 @@ class FirehoseConsoleApp(SessionApp):
 
     def _unless_unsaved(self, question: str, then: Callable[..., object], *args: object) -> None:
         """Run ``then`` now, or after the user agrees to lose unsaved edits."""
-        if not self.dirty:
+        if not self.form.dirty:
             self.call_next(then, *args)
             return
 

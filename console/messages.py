@@ -9,6 +9,7 @@ second, widgets only change on the UI thread, and nothing polls the engine.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from textual.message import Message
@@ -67,6 +68,25 @@ class DeliveredRecordsLoaded(Message):
     def __init__(self, records: Sequence[DeliveredRecord]) -> None:
         super().__init__()
         self.records = tuple(records)
+
+
+@dataclass(frozen=True)
+class BurstRequest:
+    """A burst's knobs from the Send tab, already checked."""
+
+    count: int
+    rate: float | None
+    batch: bool
+
+
+class SendRequested(Message):
+    """The user asked for a send: by key, button or palette, every send starts here.
+    ``burst`` None sends the action once."""
+
+    def __init__(self, action: Action, burst: BurstRequest | None = None) -> None:
+        super().__init__()
+        self.action = action
+        self.burst = burst
 
 
 class ActionChosen(Message):

@@ -5,9 +5,8 @@ engine events as one digest per interval, and any failure lands in ``work_failed
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from textual import on, work
 from textual.app import App
@@ -25,7 +24,7 @@ from console.messages import (
 )
 from engine.event_digest import LOGGED_EVENTS, DigestPump, DigestSink, EventDigest
 from engine.events import InterruptedRunRecovered
-from engine.records import OutgoingMessage
+from engine.records import Action
 from engine.session import ConsoleSession
 from engine.settings import Settings
 from engine.settings_file import LoadedSettings, SettingsChangedOnDisk, save_settings
@@ -61,11 +60,7 @@ class SessionApp(App[int]):
     ) -> None:
         super().__init__()
         self.loaded = loaded
-        # Decided once per run: a settings file written from the sandbox keeps the sandbox.
-        self.use_sandbox = use_sandbox or not loaded.exists
         self.clock = clock
-        self.connection_name = loaded.settings.connection_name(connection_name)
-        self._session_lock = threading.Lock()
         # Every session reports into this one sink; the pump brings its digests to the screen.
         self.event_sink = DigestSink(
             recent_limit=RECENT_EVENTS, logged=(*LOGGED_EVENTS, InterruptedRunRecovered)
@@ -77,7 +72,14 @@ class SessionApp(App[int]):
             on_error=self._pump_failed,
         )
         self._pump_restarts = 0
-        self.session = self._new_session()
+        # The session owns the connection in use and the sandbox rule (see renew_session).
+        self.session = ConsoleSession(
+            loaded,
+            connection_name=connection_name,
+            use_sandbox=use_sandbox,
+            sink=self.event_sink,
+            clock=clock,
+        )
 
     def _digested(self, digest: EventDigest) -> None:
         self.post_message(EventsDigested(digest))  # from the pump's thread: thread-safe
@@ -99,42 +101,37 @@ class SessionApp(App[int]):
 
     # -- the session ---------------------------------------------------------------------
 
-    def _new_session(self) -> ConsoleSession:
-        return ConsoleSession(
-            self.loaded,
-            connection_name=self.connection_name,
-            use_sandbox=self.use_sandbox,
-            sink=self.event_sink,
-            clock=self.clock,
-        )
-
     def _started(self, session: ConsoleSession) -> ConsoleSession:
-        """The session with its gateway (and sandbox) up; one thread at a time starts it, as
-        two workers starting it at once would start two sandboxes."""
-        with self._session_lock:
-            session.gateway()
+        """The session with its gateway (and sandbox) up; the session lets one thread at a
+        time start it, so two workers never start two sandboxes."""
+        session.gateway()
         return session
 
-    def renew_session(self, *, keep_alerts: bool) -> ConsoleSession:
-        """A new session for the current settings and connection; the old one is closed."""
+    def renew_session(self, connection_name: str, *, keep_alerts: bool) -> ConsoleSession:
+        """A new session for the loaded settings and ``connection_name``; the old one is
+        closed. The sandbox choice carries over: it is decided once per run, so a settings
+        file written from the sandbox keeps the sandbox."""
         old = self.session
-        self.session = self._new_session()
-        if keep_alerts:
-            self.session.alerts = old.alerts
+        self.session = ConsoleSession(
+            self.loaded,
+            connection_name=connection_name,
+            use_sandbox=old.uses_sandbox,
+            sink=self.event_sink,
+            clock=self.clock,
+            alerts=old.alerts if keep_alerts else None,
+        )
         self._close_session(old)
         return self.session
 
     def on_unmount(self) -> None:
         self.event_pump.stop()
-        with self._session_lock:
-            self.session.close()
+        self.session.close()
 
     # -- workers -------------------------------------------------------------------------
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="session")
     def _close_session(self, session: ConsoleSession) -> None:
-        with self._session_lock:
-            session.close()
+        session.close()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="verify")
     def run_verify(self, session: ConsoleSession) -> None:
@@ -146,19 +143,24 @@ class SessionApp(App[int]):
     def run_send(
         self,
         session: ConsoleSession,
-        build: Callable[[], Sequence[OutgoingMessage]],
+        action: Action,
         what: str,
         *,
+        count: int = 1,
         rate: float | None = None,
         batch: bool = False,
+        draft: Settings | None = None,
     ) -> None:
-        messages = build()  # here: a burst of thousands takes a moment to build
-        report = self._started(session).send_messages(messages, rate=rate, batch=batch)
+        report = self._started(session).send(
+            action, count=count, rate=rate, batch=batch, draft=draft
+        )
+        self.flush_events()  # the send's own results reach the screen before its summary
         self.post_message(SendFinished(report, what=what))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="replay")
     def run_replay(self, session: ConsoleSession) -> None:
         report = self._started(session).replay_dead_letters()
+        self.flush_events()
         self.post_message(SendFinished(report, what="Replay of dead letters", replay=True))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="dead-letters")

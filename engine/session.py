@@ -98,13 +98,14 @@ class ConsoleSession:
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.time,
+        alerts: AlertBoard | None = None,
     ) -> None:
         self.loaded = loaded
         self.settings: Settings = loaded.settings
         self.connection_name = self.settings.connection_name(connection_name)
         self.uses_sandbox = use_sandbox or not loaded.exists
         self.sink = sink
-        self.alerts = AlertBoard()
+        self.alerts = alerts or AlertBoard()  # a renewed session may carry its alerts on
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._clock = clock
@@ -245,19 +246,25 @@ class ConsoleSession:
             settings_detail=self.describe_target(),
         )
 
-    def preview(self, action: Action) -> list[OutgoingMessage]:
-        """The records ``action`` would send for the test user; nothing is sent."""
+    def preview(self, action: Action, *, draft: Settings | None = None) -> list[OutgoingMessage]:
+        """The records ``action`` would send for the test user; nothing is sent.
+
+        ``draft``: unsaved settings to build the records from (the console's form), as
+        ``send`` does with the same draft.
+        """
         return test_user_messages(
-            self.settings,
+            draft or self.settings,
             action,
             timestamp=int(self._clock()),
             connection_name=self.connection_name,
         )
 
-    def burst_messages(self, action: Action, count: int) -> list[OutgoingMessage]:
+    def burst_messages(
+        self, action: Action, count: int, *, draft: Settings | None = None
+    ) -> list[OutgoingMessage]:
         """The records of ``count`` repetitions of ``action`` (see records.burst_messages)."""
         return build_burst_messages(
-            self.settings,
+            draft or self.settings,
             action,
             count,
             timestamp=int(self._clock()),
@@ -271,14 +278,21 @@ class ConsoleSession:
         count: int = 1,
         rate: float | None = None,
         batch: bool = False,
+        draft: Settings | None = None,
     ) -> SendReport:
-        """Send ``count`` repetitions of ``action`` and report what really arrived."""
-        return self.send_messages(self.burst_messages(action, count), rate=rate, batch=batch)
+        """Send ``count`` repetitions of ``action`` and report what really arrived.
+
+        ``draft``: unsaved settings to build the records from (README: Sending from unsaved
+        edits); the stream, credentials, delivery and chaos settings stay the session's own.
+        """
+        messages = self.burst_messages(action, count, draft=draft)
+        return self.send_messages(messages, rate=rate, batch=batch)
 
     def send_messages(
         self, messages: Sequence[OutgoingMessage], *, rate: float | None = None, batch: bool = False
     ) -> SendReport:
         deliverer = self.deliverer()  # may start the sandbox: not part of the send's time
+        alerts_before = {alert.type: alert for alert in self.alerts.alerts()}
         started = time.monotonic()
         delivery = self.settings.delivery
         sendable = [message for message in messages if message.will_send]
@@ -298,7 +312,8 @@ class ConsoleSession:
         return SendReport(
             requested=len(messages),
             outcomes=tuple(outcomes),
-            alerts=tuple(self.alerts.alerts()),
+            # This send's alerts: those it raised or updated, not the session's older ones.
+            alerts=tuple(a for a in self.alerts.alerts() if alerts_before.get(a.type) != a),
             elapsed_seconds=time.monotonic() - started,
         )
 
@@ -332,6 +347,10 @@ class ConsoleSession:
         return self.sandbox().delivered_records(self.stream_name)
 
     def close(self) -> None:
+        with self._start_lock:  # never while another thread is starting the sandbox
+            self._close()
+
+    def _close(self) -> None:
         with self._outbox_lock:
             if self._outbox is not None:
                 self._outbox.close()

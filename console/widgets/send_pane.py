@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
-from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Button, DataTable, Input, Label, Select, Static, Switch
 
-from console.messages import ActionChosen
+from console.messages import ActionChosen, BurstRequest, SendRequested
 from console.widgets.preview_pane import action_select
 from console.widgets.themed import themed
 from engine.event_digest import DeliveryTally
@@ -24,13 +22,6 @@ from engine.records import Action
 from engine.session import SendReport
 
 MAX_RESULT_ROWS = 400
-
-
-@dataclass(frozen=True)
-class BurstRequest:
-    count: int
-    rate: float | None
-    batch: bool
 
 
 def describe_report(report: SendReport, what: str) -> Content:
@@ -51,14 +42,6 @@ class SendPane(Vertical):
     """Buttons to send, the burst knobs, and the results table."""
 
     action: reactive[Action] = reactive(Action.ADD)
-
-    class SendRequested(Message):
-        """The user asked for a send from this pane (``burst`` None: once)."""
-
-        def __init__(self, action: Action, burst: BurstRequest | None) -> None:
-            super().__init__()
-            self.action = action
-            self.burst = burst
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -124,19 +107,24 @@ class SendPane(Vertical):
             return "the burst count must be 1 or more, and the rate above 0"
         return BurstRequest(count, rate, self.query_one("#burst-batch", Switch).value)
 
-    @on(Button.Pressed, "#send-once")
-    def _send_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.post_message(self.SendRequested(self.action, None))
-
-    @on(Button.Pressed, "#send-burst")
-    def _burst_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
+    def request_burst(self) -> None:
+        """Ask for a burst with the knobs as they stand, or say what is wrong with them (the
+        key and the button both come here)."""
         burst = self.burst_request()
         if isinstance(burst, str):
             self.notify(burst, severity="error")
             return
-        self.post_message(self.SendRequested(self.action, burst))
+        self.post_message(SendRequested(self.action, burst))
+
+    @on(Button.Pressed, "#send-once")
+    def _send_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.post_message(SendRequested(self.action))
+
+    @on(Button.Pressed, "#send-burst")
+    def _burst_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.request_burst()
 
     def show_unsaved(self, unsaved: bool) -> None:
         note = self.query_one("#send-note", Static)

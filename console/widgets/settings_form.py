@@ -78,6 +78,8 @@ class SettingsForm(Vertical):
         self.connection_name = connection_name
         self._shown: Settings = loaded.settings  # what the rows were filled from
         self.settings: Settings | None = loaded.settings  # the valid draft, or None
+        # The draft sends and previews use: the last valid settings (the form's, never copied).
+        self.last_valid: Settings = loaded.settings
         self.problems: tuple[SettingsProblem, ...] = ()
         self.dirty = False
         self._validation_scheduled = False
@@ -125,7 +127,7 @@ class SettingsForm(Vertical):
         """Show ``shown`` (default: the saved settings) through ``connection_name``."""
         self.loaded = loaded
         self.connection_name = connection_name
-        self._shown = shown or loaded.settings
+        self._shown = self.last_valid = shown or loaded.settings
         self._row_cache = None
         self._form_level_problems = ""
         await self.recompose()
@@ -134,7 +136,7 @@ class SettingsForm(Vertical):
     def saved_as(self, loaded: LoadedSettings) -> None:
         """The form's settings are now on disk as ``loaded``: nothing is unsaved any more."""
         self.loaded = loaded
-        self._shown = loaded.settings
+        self._shown = self.last_valid = loaded.settings
         self.query_one("#editing-connection", Label).update(self._toolbar_text())
         self.query_one("#field-help", Static).update(self._file_text())
         self.schedule_validation()
@@ -169,10 +171,16 @@ class SettingsForm(Vertical):
         except SettingsError as error:
             settings, problems = None, error.problems
         self.settings = settings
+        if settings is not None:
+            self.last_valid = settings
         self.problems = problems
         self.dirty = settings is None or _comparable(settings) != _comparable(self.loaded.settings)
         self._show_problems(problems)
         self.post_message(SettingsEdited(settings, problems, dirty=self.dirty))
+
+    def unsaved_draft(self) -> Settings | None:
+        """The settings sends and previews follow while there are unsaved edits, else None."""
+        return self.last_valid if self.dirty else None
 
     def _rows(self) -> list[FieldRow]:
         # Queried once per layout: a query over the whole form on every keystroke is slow.
