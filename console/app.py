@@ -13,7 +13,7 @@ from typing import ClassVar
 
 from textual import on
 from textual.app import App, ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.screen import ModalScreen
 from textual.widgets import Footer, TabbedContent, TabPane, Tabs
 
@@ -292,10 +292,8 @@ class FirehoseConsoleApp(SessionApp):
         await self.run_action(console_action.action)
 
     def key_for(self, console_action: ConsoleAction) -> str:
-        """The key that runs ``console_action`` now (a keymap may have changed it)."""
-        keymap: dict[str, str] = getattr(self, "_keymap", {})
-        keys = keymap.get(console_action.binding_id, console_action.key)
-        return self.get_key_display(Binding(keys.split(",")[0], console_action.action))
+        """The key that runs ``console_action``, as the footer shows it."""
+        return self.get_key_display(console_action.binding())
 
     def action_show_tab(self, tab: str) -> None:
         if tab not in dict(TABS):

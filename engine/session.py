@@ -282,8 +282,8 @@ class ConsoleSession:
     ) -> SendReport:
         """Send ``count`` repetitions of ``action`` and report what really arrived.
 
-        ``draft``: unsaved settings to build the records from (README: Sending from unsaved
-        edits); the stream, credentials, delivery and chaos settings stay the session's own.
+        ``draft``: unsaved settings to build the records from (README: "The console (TUI): a
+        short tour"); the stream, credentials, delivery and chaos settings stay the session's.
         """
         messages = self.burst_messages(action, count, draft=draft)
         return self.send_messages(messages, rate=rate, batch=batch)

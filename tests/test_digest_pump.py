@@ -1,5 +1,5 @@
 """The digest pump's owner hears when it dies, can start it again, and can flush it so a
-report follows the events it sums up (README: Architecture)."""
+report follows the events it sums up (README: "From a key to Firehose and back")."""
 
 from __future__ import annotations
 

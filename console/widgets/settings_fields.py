@@ -271,9 +271,7 @@ class IdentityRows(FieldRow):
     class RowsChanged(Message):
         """A row was added, changed or removed."""
 
-    BINDINGS = [
-        Binding("delete,backspace", "remove_row", "Remove", show=False, id="identities.remove")
-    ]
+    BINDINGS = [Binding("delete,backspace", "remove_row", "Remove", show=False)]
 
     def __init__(self, key: str, description: str, identities: Mapping[str, str]) -> None:
         super().__init__(

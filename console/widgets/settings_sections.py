@@ -54,11 +54,7 @@ def _description(model: type[BaseModel], name: str) -> str:
 class SectionTitle(Static, can_focus=True):
     """A section's title; enter, space or a click folds or opens the section."""
 
-    BINDINGS = [
-        Binding(
-            "enter,space", "toggle_section", "Open/fold", show=False, id="settings.toggle-section"
-        )
-    ]
+    BINDINGS = [Binding("enter,space", "toggle_section", "Open/fold", show=False)]
 
     async def action_toggle_section(self) -> None:
         section = self.parent
