@@ -15,6 +15,7 @@ from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import BindingType
 from textual.screen import ModalScreen
+from textual.widget import Widget
 from textual.widgets import Footer, TabbedContent, TabPane, Tabs
 
 from console.commands import ACTION_TABS, TABS, ConsoleAction, ConsoleCommands, console_bindings
@@ -72,6 +73,20 @@ class FirehoseConsoleApp(SessionApp):
         )
         self._auto_verify = auto_verify
         self._tabs: TabbedContent | None = None
+        # Every tab but Settings is built when first shown (a quicker first screen); until
+        # then its pane keeps what it is told and shows it once mounted.
+        self.preview_pane = PreviewPane(self._preview_records, id="preview-pane")
+        self.send_pane = SendPane(id="send-pane")
+        self.alerts_pane = AlertsPane(id="alerts-pane")
+        self.verify_pane = VerifyPane(id="verify-pane")
+        self.delivered_pane = DeliveredPane(sandbox=self.session.uses_sandbox, id="delivered-pane")
+        self._unbuilt_panes: dict[str, Widget] = {
+            "preview": self.preview_pane,
+            "send": self.send_pane,
+            "alerts": self.alerts_pane,
+            "verify": self.verify_pane,
+            "delivered": self.delivered_pane,
+        }
 
     # -- layout --------------------------------------------------------------------------
 
@@ -80,24 +95,16 @@ class FirehoseConsoleApp(SessionApp):
         with TabbedContent(initial="settings", id="tabs"):
             with TabPane("Settings", id="settings"):
                 yield SettingsForm(self.loaded, self.session.connection_name, id="settings-form")
-            with TabPane("Preview", id="preview"):
-                yield PreviewPane(self._preview_records, id="preview-pane")
-            with TabPane("Send", id="send"):
-                yield SendPane(id="send-pane")
-            with TabPane("Alerts", id="alerts"):
-                yield AlertsPane(id="alerts-pane")
-            with TabPane("Verify", id="verify"):
-                yield VerifyPane(id="verify-pane")
-            with TabPane("Delivered", id="delivered"):
-                yield DeliveredPane(sandbox=self.session.uses_sandbox, id="delivered-pane")
+            for tab_id, title in TABS[1:]:
+                yield TabPane(title, id=tab_id)
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self._tabs = self.query_one(TabbedContent)  # check_action runs often: no query there
         self.start_event_pump()
         self._show_status()
-        self.query_one(PreviewPane).show(self.form.last_valid)
-        self.query_one(SendPane).show_unsaved(False)
+        self.preview_pane.show(self.form.last_valid)
+        self.send_pane.show_unsaved(False)
         if not self.loaded.exists:
             self.notify(
                 f"No settings file at {self.loaded.path}: running on the embedded sandbox. "
@@ -135,7 +142,7 @@ class FirehoseConsoleApp(SessionApp):
         self.renew_session(connection_name, keep_alerts=keep_alerts)
         if not keep_alerts:
             self.event_sink.clear()
-            self.query_one(AlertsPane).clear()
+            self.alerts_pane.clear()
         self._show_status()
         self.status_line.verification = VerificationState.NOT_CHECKED
         # The first paint comes before the workers start: booting the sandbox (importing moto)
@@ -148,7 +155,7 @@ class FirehoseConsoleApp(SessionApp):
         self.read_dead_letters(self.session)
 
     def work_failed(self, group: str, what: str, error: BaseException) -> None:
-        self.query_one(AlertsPane).record_console_failure(what, error)
+        self.alerts_pane.record_console_failure(what, error)
         if group == "verify":
             self.status_line.verification = VerificationState.FAILING
 
@@ -156,11 +163,11 @@ class FirehoseConsoleApp(SessionApp):
 
     def on_events_digested(self, message: EventsDigested) -> None:
         digest = message.digest
-        alerts = self.query_one(AlertsPane)
+        alerts = self.alerts_pane
         for alert in digest.alerts:
             alerts.update_alert(alert)
         alerts.log_events(digest.recent, not_listed=digest.recent_dropped)
-        send = self.query_one(SendPane)
+        send = self.send_pane
         send.add_results(
             [
                 event
@@ -183,7 +190,7 @@ class FirehoseConsoleApp(SessionApp):
 
     def on_event_pump_failed(self, message: EventPumpFailed) -> None:
         what = "Screen updates from the engine"
-        self.query_one(AlertsPane).record_console_failure(what, message.error)
+        self.alerts_pane.record_console_failure(what, message.error)
         then = (
             "restarted."
             if message.restarted
@@ -197,14 +204,14 @@ class FirehoseConsoleApp(SessionApp):
         )
 
     async def on_verification_finished(self, message: VerificationFinished) -> None:
-        await self.query_one(VerifyPane).show_report(message.report)
+        await self.verify_pane.show_report(message.report)
         self.status_line.verification = (
             VerificationState.VERIFIED if message.report.ok else VerificationState.FAILING
         )
 
     def on_send_finished(self, message: SendFinished) -> None:
         report = message.report
-        self.query_one(SendPane).show_report(report, message.what)
+        self.send_pane.show_report(report, message.what)
         if report.failed:
             self.notify(
                 f"{report.failed} of {report.requested} not delivered: see the Alerts tab.",
@@ -218,15 +225,16 @@ class FirehoseConsoleApp(SessionApp):
             self.read_delivered(self.session)
 
     def on_dead_letters_loaded(self, message: DeadLettersLoaded) -> None:
-        self.query_one(AlertsPane).show_dead_letters(message.letters, message.journal)
+        self.alerts_pane.show_dead_letters(message.letters, message.journal)
 
     def on_delivered_records_loaded(self, message: DeliveredRecordsLoaded) -> None:
-        self.query_one(DeliveredPane).show_records(message.records)
+        if self.delivered_pane.is_mounted:  # else read when its tab is first shown
+            self.delivered_pane.show_records(message.records)
 
     def on_settings_edited(self, message: SettingsEdited) -> None:
-        self.query_one(PreviewPane).show(message.settings)
+        self.preview_pane.show(message.settings)
         if message.dirty != self.status_line.unsaved:
-            self.query_one(SendPane).show_unsaved(message.dirty)
+            self.send_pane.show_unsaved(message.dirty)
             self.status_line.unsaved = message.dirty
             self.query_one(TabbedContent).get_tab("settings").label = (
                 "Settings ●" if message.dirty else "Settings"
@@ -267,7 +275,10 @@ class FirehoseConsoleApp(SessionApp):
         )
 
     @on(TabbedContent.TabActivated)
-    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+    async def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        pane = self._unbuilt_panes.pop(event.pane.id or "", None)
+        if pane is not None:
+            await event.pane.mount(pane)
         self.refresh_bindings()
         if event.pane.id == "delivered" and self.session.uses_sandbox:
             self.read_delivered(self.session)
@@ -307,7 +318,7 @@ class FirehoseConsoleApp(SessionApp):
 
     def action_verify(self) -> None:
         self.status_line.verification = VerificationState.CHECKING
-        self.query_one(VerifyPane).show_checking()
+        self.verify_pane.show_checking()
         self.run_verify(self.session)
 
     def action_verify_connection(self) -> None:
@@ -318,8 +329,8 @@ class FirehoseConsoleApp(SessionApp):
 
     def _choose(self, action: Action) -> None:
         """Preview and Send always show the same action."""
-        self.query_one(PreviewPane).action = action
-        self.query_one(SendPane).action = action
+        self.preview_pane.action = action
+        self.send_pane.action = action
 
     def action_preview(self, action: str) -> None:
         self._choose(Action(action))
@@ -328,7 +339,7 @@ class FirehoseConsoleApp(SessionApp):
         self.post_message(SendRequested(Action(action)))
 
     def action_send_burst(self) -> None:
-        self.query_one(SendPane).request_burst()
+        self.send_pane.request_burst()
 
     def action_replay_dead_letters(self) -> None:
         self.run_replay(self.session)
@@ -336,7 +347,7 @@ class FirehoseConsoleApp(SessionApp):
     def action_clear_alerts(self) -> None:
         self.session.alerts.clear()
         self.event_sink.clear()
-        self.query_one(AlertsPane).clear()
+        self.alerts_pane.clear()
 
     def action_refresh_delivered(self) -> None:
         if not self.session.uses_sandbox:
@@ -345,7 +356,7 @@ class FirehoseConsoleApp(SessionApp):
         self.read_delivered(self.session)
 
     def action_copy_policy(self) -> None:
-        policy = self.query_one(VerifyPane).policy_text()
+        policy = self.verify_pane.policy_text()
         if not policy:
             self.notify("Verify first (ctrl+r): the policy needs the account id.")
             return

@@ -4,6 +4,7 @@ the live attempt log, and the dead letters with their replay."""
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -121,12 +122,18 @@ def attempt_text(event: DeliveryEvent) -> tuple[str, str]:
 
 
 class AlertsPane(Vertical):
-    """Alerts table, selected sample, attempt log and dead letters."""
+    """Alerts table, selected sample, attempt log and dead letters.
+
+    The app builds it when its tab is first shown; until then it keeps the alerts, the last
+    ``ATTEMPT_LOG_LINES`` log lines and the dead letters it was given, and shows them on mount.
+    """
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._rows: dict[str, AlertRow] = {}
         self._journal: Path | None = None
+        self._unwritten: deque[Text] = deque(maxlen=ATTEMPT_LOG_LINES)
+        self._letters: Sequence[DeadLetter] | None = None
 
     def compose(self) -> ComposeResult:
         yield DataTable(id="alerts-table", cursor_type="row")
@@ -160,6 +167,13 @@ class AlertsPane(Vertical):
             ("Why", "detail"),
         ):
             letters.add_column(label, key=key)
+        # (is_mounted turns true only after on_mount: what was kept is rendered directly)
+        for row in self._rows.values():
+            self._render_row(row)
+        # After the first layout: the log wraps its lines at its own width, unknown until then.
+        self.call_after_refresh(self._write_unwritten)
+        if self._letters is not None and self._journal is not None:
+            self._render_dead_letters(self._letters, self._journal)
 
     # -- alerts --------------------------------------------------------------------------
 
@@ -186,8 +200,12 @@ class AlertsPane(Vertical):
         )
 
     def _show_row(self, row: AlertRow) -> None:
-        table = self.query_one("#alerts-table", DataTable)
         self._rows[row.type] = row
+        if self.is_mounted:
+            self._render_row(row)
+
+    def _render_row(self, row: AlertRow) -> None:
+        table = self.query_one("#alerts-table", DataTable)
         cells = {
             "type": themed(self, row.type, bold=True),
             "severity": themed(self, row.severity, _SEVERITY_COLOURS.get(row.severity, "")),
@@ -238,6 +256,9 @@ class AlertsPane(Vertical):
 
     def clear(self) -> None:
         self._rows.clear()
+        self._unwritten.clear()
+        if not self.is_mounted:
+            return
         self.query_one("#alerts-table", DataTable).clear()
         self.query_one("#attempt-log", RichLog).clear()
         self._show_sample(None)
@@ -254,17 +275,33 @@ class AlertsPane(Vertical):
         for event in events:
             text, colour = attempt_text(event)
             lines.append(themed(self, text, colour, bold=colour == "text-error"))
-        if lines:
-            log = self.query_one("#attempt-log", RichLog)
-            # One write per digest; wrapped at the log's own width (the app console's width
-            # can differ, e.g. headless).
-            width = log.scrollable_content_region.width or None
-            log.write(Text("\n").join(lines), width=width)
+        if not lines:
+            return
+        if self.is_mounted:
+            self._write_log(lines)
+        else:
+            self._unwritten.extend(lines)
+
+    def _write_unwritten(self) -> None:
+        if self._unwritten:
+            self._write_log(list(self._unwritten))
+            self._unwritten.clear()
+
+    def _write_log(self, lines: list[Text]) -> None:
+        log = self.query_one("#attempt-log", RichLog)
+        # One write per digest; wrapped at the log's own width (the app console's width can
+        # differ, e.g. headless).
+        width = log.scrollable_content_region.width or None
+        log.write(Text("\n").join(lines), width=width)
 
     # -- dead letters --------------------------------------------------------------------
 
     def show_dead_letters(self, letters: Sequence[DeadLetter], journal: Path) -> None:
-        self._journal = journal
+        self._journal, self._letters = journal, letters
+        if self.is_mounted:
+            self._render_dead_letters(letters, journal)
+
+    def _render_dead_letters(self, letters: Sequence[DeadLetter], journal: Path) -> None:
         title = f"Dead letters: {len(letters)}" if letters else "Dead letters: none"
         self.query_one("#dead-letters-title", Label).update(f"{title} ({journal})")
         table = self.query_one("#dead-letters", DataTable)

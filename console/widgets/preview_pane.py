@@ -125,6 +125,10 @@ class PreviewPane(Vertical):
             self.is_mounted and self.display and self.parent is not None and (self.parent.display)
         )
 
+    def on_mount(self) -> None:
+        if self._render_pending:  # told before its tab was first shown
+            self._render_preview()
+
     def on_show(self) -> None:
         if self._render_pending:
             self._render_preview()

@@ -39,13 +39,20 @@ def describe_report(report: SendReport, what: str) -> Content:
 
 
 class SendPane(Vertical):
-    """Buttons to send, the burst knobs, and the results table."""
+    """Buttons to send, the burst knobs, and the results table.
+
+    The app builds it when its tab is first shown: until then (and after) it keeps what it was
+    told (results, tally, last report) and shows it once mounted.
+    """
 
     action: reactive[Action] = reactive(Action.ADD)
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._rows: deque[tuple[Text, ...]] = deque(maxlen=MAX_RESULT_ROWS // 2)
+        self._unsaved = False
+        self._tally: Content | None = None
+        self._report: Content | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="send-toolbar"):
@@ -83,6 +90,14 @@ class SendPane(Vertical):
             ("RecordId", "record_id"),
         ):
             table.add_column(label, key=key)
+        if self._rows:
+            table.add_rows(self._rows)
+            table.move_cursor(row=table.row_count - 1)
+        self._show_unsaved()
+        if self._tally is not None:
+            self.query_one("#send-tally", Static).update(self._tally)
+        if self._report is not None:
+            self.query_one("#send-summary", Static).update(self._report)
 
     def watch_action(self, action: Action) -> None:
         if self.is_mounted:
@@ -127,8 +142,13 @@ class SendPane(Vertical):
         self.request_burst()
 
     def show_unsaved(self, unsaved: bool) -> None:
+        self._unsaved = unsaved
+        if self.is_mounted:
+            self._show_unsaved()
+
+    def _show_unsaved(self) -> None:
         note = self.query_one("#send-note", Static)
-        if unsaved:
+        if self._unsaved:
             note.update(
                 Content.styled(
                     "Unsaved edits: records follow the form; region, endpoint, credentials, "
@@ -147,22 +167,24 @@ class SendPane(Vertical):
     def show_tally(self, tally: DeliveryTally, rate: RateAdjusted | None) -> None:
         """The running tally of this console's sends, from the engine's events."""
         pace = f" · rate {rate.records_per_second:g}/s ({rate.change.value})" if rate else ""
-        self.query_one("#send-tally", Static).update(
-            Content.styled(
-                f"So far: {tally.delivered} delivered · {tally.retrying} retrying · "
-                f"{tally.failed} failed · {tally.dead_lettered} dead-lettered · "
-                f"{tally.throttled} throttled{pace}",
-                "$text-muted",
-            )
+        self._tally = Content.styled(
+            f"So far: {tally.delivered} delivered · {tally.retrying} retrying · "
+            f"{tally.failed} failed · {tally.dead_lettered} dead-lettered · "
+            f"{tally.throttled} throttled{pace}",
+            "$text-muted",
         )
+        if self.is_mounted:
+            self.query_one("#send-tally", Static).update(self._tally)
 
     def add_results(self, events: Sequence[RecordDelivered | DeliveryGaveUp]) -> None:
         """One row per result, newest last, at most MAX_RESULT_ROWS of them."""
         if not events:
             return
-        table = self.query_one("#send-results", DataTable)
         rows = [self._result_cells(event) for event in events]
         self._rows.extend(rows)
+        if not self.is_mounted:
+            return
+        table = self.query_one("#send-results", DataTable)
         if table.row_count + len(rows) > MAX_RESULT_ROWS:
             # Rebuilt from the newest half at once: removing rows one by one is slow.
             table.clear()
@@ -189,4 +211,6 @@ class SendPane(Vertical):
         )
 
     def show_report(self, report: SendReport, what: str) -> None:
-        self.query_one("#send-summary", Static).update(describe_report(report, what))
+        self._report = describe_report(report, what)
+        if self.is_mounted:
+            self.query_one("#send-summary", Static).update(self._report)

@@ -178,7 +178,7 @@ def connection_rows(prefix: str, connection: ConnectionSettings) -> Iterable[Fie
         describe("delivery_stream_name"),
         connection.delivery_stream_name,
     )
-    yield ChoiceField(f"{prefix}.region", describe("region"), connection.region, firehose_regions())
+    yield ChoiceField(f"{prefix}.region", describe("region"), connection.region, firehose_regions)
     yield TextField(
         f"{prefix}.endpoint_url",
         describe("endpoint_url"),

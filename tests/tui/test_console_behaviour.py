@@ -82,6 +82,7 @@ def test_a_failing_call_becomes_an_alert_and_a_notification(
         )
         assert status(app).endswith("· failing")
         await pilot.press("f4")
+        await pilot.pause()
         table = app.query_one("#alerts-table", DataTable)
         [row] = [" | ".join(map(str, table.get_row(key))) for key in table.rows]
         assert row.startswith("Verify connection failed | error | 1")
