@@ -46,6 +46,9 @@ from engine.records import Action, OutgoingMessage
 from engine.settings import Settings
 from engine.settings_file import LoadedSettings
 
+IDLE_BUILD_SECONDS = 0.3  # between building two hidden tabs after the first screen
+MAX_REFRESHES_BEFORE_WORK = 20  # the footer shows within a refresh or two; never wait forever
+
 
 class FirehoseConsoleApp(SessionApp):
     """The operations console over one settings file.
@@ -112,9 +115,7 @@ class FirehoseConsoleApp(SessionApp):
                 title="Sandbox",
                 timeout=8,
             )
-        # The first paint comes before the workers start: booting the sandbox (importing moto)
-        # would otherwise hold the interpreter lock while the screen is being built.
-        self.call_after_refresh(self._start_background_work)
+        self._start_background_work_when_painted()
 
     def _preview_records(self, action: Action, draft: Settings) -> list[OutgoingMessage]:
         return self.session.preview(action, draft=draft)
@@ -145,14 +146,37 @@ class FirehoseConsoleApp(SessionApp):
             self.alerts_pane.clear()
         self._show_status()
         self.status_line.verification = VerificationState.NOT_CHECKED
-        # The first paint comes before the workers start: booting the sandbox (importing moto)
-        # would otherwise hold the interpreter lock while the screen is being built.
-        self.call_after_refresh(self._start_background_work)
+        self._start_background_work_when_painted()
+
+    def _start_background_work_when_painted(self, refreshes: int = 0) -> None:
+        """The whole first screen, footer keys included, comes before the workers start:
+        booting the sandbox (importing moto) holds the interpreter lock for a second or more,
+        and the footer fills in a refresh or two after the rest."""
+        footer_drawn = bool(self.query_one(Footer).children)
+        if footer_drawn or refreshes >= MAX_REFRESHES_BEFORE_WORK:
+            self._start_background_work()
+        else:
+            self.call_after_refresh(self._start_background_work_when_painted, refreshes + 1)
+
+    async def _build_pane(self, tab: str) -> None:
+        pane = self._unbuilt_panes.pop(tab, None)
+        if pane is not None:
+            await self.query_one(f"TabPane#{tab}", TabPane).mount(pane)
+
+    async def _build_a_hidden_pane(self) -> None:
+        """One tab not shown yet is built while the console waits for keys, one at a time, so
+        a first visit only lays it out; a key pressed meanwhile waits for one pane at most."""
+        if self._unbuilt_panes:
+            await self._build_pane(next(iter(self._unbuilt_panes)))
+        if self._unbuilt_panes:
+            self.set_timer(IDLE_BUILD_SECONDS, self._build_a_hidden_pane)
 
     def _start_background_work(self) -> None:
         if self._auto_verify:
             self.action_verify()
         self.read_dead_letters(self.session)
+        self.read_regions()  # the first edit validates the region against them
+        self.set_timer(IDLE_BUILD_SECONDS, self._build_a_hidden_pane)
 
     def work_failed(self, group: str, what: str, error: BaseException) -> None:
         self.alerts_pane.record_console_failure(what, error)
@@ -276,9 +300,7 @@ class FirehoseConsoleApp(SessionApp):
 
     @on(TabbedContent.TabActivated)
     async def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        pane = self._unbuilt_panes.pop(event.pane.id or "", None)
-        if pane is not None:
-            await event.pane.mount(pane)
+        await self._build_pane(event.pane.id or "")
         self.refresh_bindings()
         if event.pane.id == "delivered" and self.session.uses_sandbox:
             self.read_delivered(self.session)

@@ -25,6 +25,7 @@ from console.messages import (
 from engine.event_digest import LOGGED_EVENTS, DigestPump, DigestSink, EventDigest
 from engine.events import InterruptedRunRecovered
 from engine.records import Action
+from engine.regions import firehose_regions
 from engine.session import ConsoleSession
 from engine.settings import Settings
 from engine.settings_file import LoadedSettings, SettingsChangedOnDisk, save_settings
@@ -44,6 +45,7 @@ WORK_TITLES = {
     "delivered": "Read delivered records",
     "save": "Save settings",
     "session": "Close session",
+    "regions": "Read the region list",
 }
 
 
@@ -172,6 +174,10 @@ class SessionApp(App[int]):
     def read_delivered(self, session: ConsoleSession) -> None:
         records = self._started(session).delivered_records()
         self.post_message(DeliveredRecordsLoaded(records))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="regions")
+    def read_regions(self) -> None:
+        firehose_regions()  # cached: the form's first validation then finds them read
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="save")
     def run_save(self, settings: Settings, connection_name: str, force: bool) -> None:

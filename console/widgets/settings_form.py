@@ -141,9 +141,6 @@ class SettingsForm(Vertical):
         self.query_one("#field-help", Static).update(self._file_text())
         self.schedule_validation()
 
-    def on_mount(self) -> None:
-        self.schedule_validation()
-
     # -- reading and validating ----------------------------------------------------------
 
     def document(self) -> dict[str, Any]:
