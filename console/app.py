@@ -14,6 +14,7 @@ from typing import ClassVar
 from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import BindingType
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Footer, TabbedContent, TabPane, Tabs
@@ -160,8 +161,13 @@ class FirehoseConsoleApp(SessionApp):
 
     async def _build_pane(self, tab: str) -> None:
         pane = self._unbuilt_panes.pop(tab, None)
-        if pane is not None:
-            await self.query_one(f"TabPane#{tab}", TabPane).mount(pane)
+        if pane is None or self._tabs is None:
+            return
+        try:  # through the tabs, not the screen: a dialog may be the screen now
+            tab_pane = self._tabs.get_pane(tab)
+        except NoMatches:  # the console is closing: its tabs are gone
+            return
+        await tab_pane.mount(pane)
 
     async def _build_a_hidden_pane(self) -> None:
         """One tab not shown yet is built while the console waits for keys, one at a time, so
