@@ -82,6 +82,10 @@ class SettingsForm(Vertical):
         self.last_valid: Settings = loaded.settings
         self.problems: tuple[SettingsProblem, ...] = ()
         self.dirty = False
+        # The document the state above describes: the rows report a change as they are first
+        # mounted, and validating what was just loaded (reading the region list) would delay
+        # the first screen. None: validate on the next change.
+        self._validated: dict[str, Any] | None = self._shown_document()
         self._validation_scheduled = False
         self._form_level_problems = ""
         self._row_cache: list[FieldRow] | None = None
@@ -128,6 +132,7 @@ class SettingsForm(Vertical):
         self.loaded = loaded
         self.connection_name = connection_name
         self._shown = self.last_valid = shown or loaded.settings
+        self._validated = None
         self._row_cache = None
         self._form_level_problems = ""
         await self.recompose()
@@ -137,11 +142,16 @@ class SettingsForm(Vertical):
         """The form's settings are now on disk as ``loaded``: nothing is unsaved any more."""
         self.loaded = loaded
         self._shown = self.last_valid = loaded.settings
+        self._validated = None
         self.query_one("#editing-connection", Label).update(self._toolbar_text())
         self.query_one("#field-help", Static).update(self._file_text())
         self.schedule_validation()
 
     # -- reading and validating ----------------------------------------------------------
+
+    def _shown_document(self) -> dict[str, Any]:
+        shown = self._shown
+        return shown.to_document(secret=shown.account.secret_access_key.get_secret_value())
 
     def document(self) -> dict[str, Any]:
         """The settings document the form describes (unvalidated)."""
@@ -160,10 +170,12 @@ class SettingsForm(Vertical):
 
     def _validate(self) -> None:
         self._validation_scheduled = False
+        document = self.document()
+        if document == self._validated:
+            return
+        self._validated = document
         try:
-            settings: Settings | None = settings_from_document(
-                self.document(), str(self.loaded.path)
-            )
+            settings: Settings | None = settings_from_document(document, str(self.loaded.path))
             problems: tuple[SettingsProblem, ...] = ()
         except SettingsError as error:
             settings, problems = None, error.problems
