@@ -105,7 +105,8 @@ class ConsoleSession:
         self.connection_name = self.settings.connection_name(connection_name)
         self.uses_sandbox = use_sandbox or not loaded.exists
         self.sink = sink
-        self.alerts = alerts or AlertBoard()  # a renewed session may carry its alerts on
+        # A renewed session (after a save) may carry its alerts on.
+        self.alerts = alerts if alerts is not None else AlertBoard()
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._clock = clock
@@ -253,7 +254,7 @@ class ConsoleSession:
         ``send`` does with the same draft.
         """
         return test_user_messages(
-            draft or self.settings,
+            self.settings if draft is None else draft,
             action,
             timestamp=int(self._clock()),
             connection_name=self.connection_name,
@@ -264,7 +265,7 @@ class ConsoleSession:
     ) -> list[OutgoingMessage]:
         """The records of ``count`` repetitions of ``action`` (see records.burst_messages)."""
         return build_burst_messages(
-            draft or self.settings,
+            self.settings if draft is None else draft,
             action,
             count,
             timestamp=int(self._clock()),
