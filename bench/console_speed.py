@@ -88,6 +88,7 @@ class Terminal:
     def __init__(self, command: str) -> None:
         self.socket = f"console-speed-{os.getpid()}-{time.monotonic_ns()}"
         self.command = command
+        self.socket_path: Path | None = None
 
     def tmux(self, *arguments: str) -> str:
         done = subprocess.run(
@@ -97,6 +98,7 @@ class Terminal:
 
     def start(self) -> None:
         self.tmux("new-session", "-d", "-s", "bench", "-x", "80", "-y", "24", self.command)
+        self.socket_path = Path(self.tmux("display-message", "-p", "#{socket_path}").strip())
 
     def screen(self) -> str:
         return self.tmux("capture-pane", "-p", "-t", "bench")
@@ -119,6 +121,8 @@ class Terminal:
 
     def stop(self) -> None:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
+        if self.socket_path is not None:  # tmux leaves the socket file behind
+            self.socket_path.unlink(missing_ok=True)
 
 
 def launch_seconds(subject: Subject) -> float:
