@@ -7,6 +7,7 @@ and engine event is shown. A failing call becomes an alert row and a notificatio
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable
 from typing import ClassVar
@@ -155,6 +156,9 @@ class FirehoseConsoleApp(SessionApp):
         and the footer fills in a refresh or two after the rest."""
         footer_drawn = bool(self.query_one(Footer).children)
         if footer_drawn or refreshes >= MAX_REFRESHES_BEFORE_WORK:
+            # The first screen's objects live as long as the console: out of the garbage
+            # collector's way, or each full collection walks them all (a visible stall).
+            gc.freeze()
             self._start_background_work()
         else:
             self.call_after_refresh(self._start_background_work_when_painted, refreshes + 1)

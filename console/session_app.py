@@ -5,6 +5,7 @@ engine events as one digest per interval, and any failure lands in ``work_failed
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable
 
@@ -107,6 +108,10 @@ class SessionApp(App[int]):
         """The session with its gateway (and sandbox) up; the session lets one thread at a
         time start it, so two workers never start two sandboxes."""
         session.gateway()
+        # What starting loaded (boto3, and moto for the sandbox: hundreds of thousands of
+        # long-lived objects) is moved out of the garbage collector's way; otherwise each full
+        # collection walks it all and stalls the screen for a few hundred milliseconds.
+        gc.freeze()
         return session
 
     def renew_session(self, connection_name: str, *, keep_alerts: bool) -> ConsoleSession:
