@@ -48,7 +48,7 @@ from engine.records import Action, OutgoingMessage
 from engine.settings import Settings
 from engine.settings_file import LoadedSettings
 
-IDLE_BUILD_SECONDS = 0.3  # between building two hidden tabs after the first screen
+IDLE_BUILD_SECONDS = 0.05  # between building two hidden tabs after the first screen
 MAX_REFRESHES_BEFORE_WORK = 20  # the footer shows within a refresh or two; never wait forever
 
 
