@@ -277,22 +277,22 @@ class AlertsPane(Vertical):
             lines.append(themed(self, text, colour, bold=colour == "text-error"))
         if not lines:
             return
+        self._unwritten.extend(lines)
         if self.is_mounted:
-            self._write_log(lines)
-        else:
-            self._unwritten.extend(lines)
+            self._write_unwritten()
+
+    def on_show(self) -> None:
+        self.call_after_refresh(self._write_unwritten)  # once laid out: its width is known
 
     def _write_unwritten(self) -> None:
-        if self._unwritten:
-            self._write_log(list(self._unwritten))
-            self._unwritten.clear()
-
-    def _write_log(self, lines: list[Text]) -> None:
+        """Write the kept lines, wrapped at the log's own width; while the tab is hidden that
+        width is 0 (the log would wrap at its minimum, 20 columns), so they wait for it."""
         log = self.query_one("#attempt-log", RichLog)
-        # One write per digest; wrapped at the log's own width (the app console's width can
-        # differ, e.g. headless).
-        width = log.scrollable_content_region.width or None
-        log.write(Text("\n").join(lines), width=width)
+        width = log.scrollable_content_region.width
+        if self._unwritten and width > 0:
+            # One write per digest (the app console's width can differ, e.g. headless).
+            log.write(Text("\n").join(self._unwritten), width=width)
+            self._unwritten.clear()
 
     # -- dead letters --------------------------------------------------------------------
 

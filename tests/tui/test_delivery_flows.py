@@ -176,3 +176,18 @@ def test_verify_shows_the_checklist_and_copies_the_policy(tmp_path: Path) -> Non
         assert "· verified" in screen_text(app)
 
     run_scenario(app, scenario)
+
+
+def test_the_attempt_log_written_while_hidden_wraps_at_its_own_width(tmp_path: Path) -> None:
+    app = make_app(sandbox_settings(tmp_path), use_sandbox=True, auto_verify=False)
+
+    async def scenario(app: FirehoseConsoleApp, pilot: Pilot[int]) -> None:
+        await pilot.press("f4", "f3", "a")  # the log has been laid out, and is hidden now
+        await settle(pilot)
+        await pilot.press("f4")
+        await settle(pilot)
+        lines = [strip.text for strip in app.query_one(RichLog).lines]
+        # At the log's 20-column minimum this phrase would be cut over two lines.
+        assert any("delivered after 1 attempt(s)" in line for line in lines), lines
+
+    run_scenario(app, scenario)
