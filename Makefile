@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/exactly_once.py
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/alert_storm.py
+	$(BIN)/python bench/console_speed.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -9,13 +9,17 @@ and engine event is shown. A failing call becomes an alert row and a notificatio
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable
+from typing import ClassVar
 
 from textual import on
 from textual.app import App, ComposeResult
-from textual.binding import Binding
+from textual.binding import BindingType
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen
+from textual.widget import Widget
 from textual.widgets import Footer, TabbedContent, TabPane, Tabs
 
 from console.commands import ACTION_TABS, TABS, ConsoleAction, ConsoleCommands, console_bindings
@@ -23,9 +27,11 @@ from console.messages import (
     ActionChosen,
     DeadLettersLoaded,
     DeliveredRecordsLoaded,
+    EventPumpFailed,
     EventsDigested,
     SaveConflicted,
     SendFinished,
+    SendRequested,
     SettingsEdited,
     SettingsSaved,
     VerificationFinished,
@@ -36,15 +42,18 @@ from console.widgets.dead_letters_pane import DeadLettersBrowser
 from console.widgets.delivered_pane import DeliveredPane
 from console.widgets.dialogs import AddConnectionScreen, ChooseConnectionScreen, ConfirmScreen
 from console.widgets.preview_pane import PreviewPane
-from console.widgets.send_pane import BurstRequest, SendPane
+from console.widgets.send_pane import SendPane
 from console.widgets.settings_form import SettingsForm
 from console.widgets.status_line import StatusLine, VerificationState
 from console.widgets.verify_pane import VerifyPane
 from engine.events import DeliveryGaveUp, InterruptedRunRecovered, RecordDelivered
-from engine.records import Action, OutgoingMessage, burst_messages, messages_for_test_user
+from engine.records import Action, OutgoingMessage
 from engine.settings import Settings
 from engine.settings_file import LoadedSettings
 from engine.verification import policy_file_path
+
+IDLE_BUILD_SECONDS = 0.05  # between building two hidden tabs after the first screen
+MAX_REFRESHES_BEFORE_WORK = 20  # the footer shows within a refresh or two; never wait forever
 
 
 class FirehoseConsoleApp(SessionApp):
@@ -56,7 +65,7 @@ class FirehoseConsoleApp(SessionApp):
 
     CSS_PATH = "app.tcss"
     TITLE = "firehose-console"
-    BINDINGS = console_bindings()
+    BINDINGS: ClassVar[list[BindingType]] = console_bindings()
     COMMANDS = App.COMMANDS | {ConsoleCommands}
 
     def __init__(
@@ -71,11 +80,22 @@ class FirehoseConsoleApp(SessionApp):
         super().__init__(
             loaded, connection_name=connection_name, use_sandbox=use_sandbox, clock=clock
         )
-        self.draft: Settings = loaded.settings  # the last valid settings of the form
-        self.dirty = False
-        self._form_valid = True  # whether the form's settings are valid (else: the draft's)
         self._auto_verify = auto_verify
         self._tabs: TabbedContent | None = None
+        # Every tab but Settings is built when first shown (a quicker first screen); until
+        # then its pane keeps what it is told and shows it once mounted.
+        self.preview_pane = PreviewPane(self._preview_records, id="preview-pane")
+        self.send_pane = SendPane(id="send-pane")
+        self.alerts_pane = AlertsPane(id="alerts-pane")
+        self.verify_pane = VerifyPane(id="verify-pane")
+        self.delivered_pane = DeliveredPane(sandbox=self.session.uses_sandbox, id="delivered-pane")
+        self._unbuilt_panes: dict[str, Widget] = {
+            "preview": self.preview_pane,
+            "send": self.send_pane,
+            "alerts": self.alerts_pane,
+            "verify": self.verify_pane,
+            "delivered": self.delivered_pane,
+        }
 
     # -- layout --------------------------------------------------------------------------
 
@@ -83,25 +103,17 @@ class FirehoseConsoleApp(SessionApp):
         yield StatusLine(id="status-line")
         with TabbedContent(initial="settings", id="tabs"):
             with TabPane("Settings", id="settings"):
-                yield SettingsForm(self.loaded, self.connection_name, id="settings-form")
-            with TabPane("Preview", id="preview"):
-                yield PreviewPane(self.clock, id="preview-pane")
-            with TabPane("Send", id="send"):
-                yield SendPane(id="send-pane")
-            with TabPane("Alerts", id="alerts"):
-                yield AlertsPane(id="alerts-pane")
-            with TabPane("Verify", id="verify"):
-                yield VerifyPane(id="verify-pane")
-            with TabPane("Delivered", id="delivered"):
-                yield DeliveredPane(sandbox=self.use_sandbox, id="delivered-pane")
+                yield SettingsForm(self.loaded, self.session.connection_name, id="settings-form")
+            for tab_id, title in TABS[1:]:
+                yield TabPane(title, id=tab_id)
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self._tabs = self.query_one(TabbedContent)  # check_action runs often: no query there
         self.start_event_pump()
         self._show_status()
-        self.query_one(PreviewPane).show(self.draft, self.connection_name)
-        self.query_one(SendPane).show_unsaved(False)
+        self.preview_pane.show(self.form.last_valid)
+        self.send_pane.show_unsaved(False)
         if not self.loaded.exists:
             self.notify(
                 f"No settings file at {self.loaded.path}: running on the embedded sandbox. "
@@ -109,14 +121,10 @@ class FirehoseConsoleApp(SessionApp):
                 title="Sandbox",
                 timeout=8,
             )
-        # The first paint comes before the workers start: booting the sandbox (importing moto)
-        # would otherwise hold the interpreter lock while the screen is being built.
-        self.call_after_refresh(self._start_background_work)
+        self._start_background_work_when_painted()
 
-    def _start_background_work(self) -> None:
-        if self._auto_verify:
-            self.action_verify()
-        self.read_dead_letters(self.session)
+    def _preview_records(self, action: Action, draft: Settings) -> list[OutgoingMessage]:
+        return self.session.preview(action, draft=draft)
 
     @property
     def form(self) -> SettingsForm:
@@ -135,25 +143,57 @@ class FirehoseConsoleApp(SessionApp):
         status.sandbox = session.uses_sandbox
         self.sub_title = session.describe_target()
 
-    def _replace_session(self, *, keep_alerts: bool) -> None:
-        """Start over with the current settings and connection (after a save or a switch)."""
-        self.renew_session(keep_alerts=keep_alerts)
+    def _replace_session(self, connection_name: str, *, keep_alerts: bool) -> None:
+        """Start over with the loaded settings and ``connection_name`` (after a save or a
+        switch)."""
+        self.renew_session(connection_name, keep_alerts=keep_alerts)
         if not keep_alerts:
             self.event_sink.clear()
-            self.query_one(AlertsPane).clear()
+            self.alerts_pane.clear()
         self._show_status()
         self.status_line.verification = VerificationState.NOT_CHECKED
-        # The first paint comes before the workers start: booting the sandbox (importing moto)
-        # would otherwise hold the interpreter lock while the screen is being built.
-        self.call_after_refresh(self._start_background_work)
+        self._start_background_work_when_painted()
+
+    def _start_background_work_when_painted(self, refreshes: int = 0) -> None:
+        """The whole first screen, footer keys included, comes before the workers start:
+        booting the sandbox (importing moto) holds the interpreter lock for a second or more,
+        and the footer fills in a refresh or two after the rest."""
+        footer_drawn = bool(self.query_one(Footer).children)
+        if footer_drawn or refreshes >= MAX_REFRESHES_BEFORE_WORK:
+            # The first screen's objects live as long as the console: out of the garbage
+            # collector's way, or each full collection walks them all (a visible stall).
+            gc.freeze()
+            self._start_background_work()
+        else:
+            self.call_after_refresh(self._start_background_work_when_painted, refreshes + 1)
+
+    async def _build_pane(self, tab: str) -> None:
+        pane = self._unbuilt_panes.pop(tab, None)
+        if pane is None or self._tabs is None:
+            return
+        try:  # through the tabs, not the screen: a dialog may be the screen now
+            tab_pane = self._tabs.get_pane(tab)
+        except NoMatches:  # the console is closing: its tabs are gone
+            return
+        await tab_pane.mount(pane)
+
+    async def _build_a_hidden_pane(self) -> None:
+        """One tab not shown yet is built while the console waits for keys, one at a time, so
+        a first visit only lays it out; a key pressed meanwhile waits for one pane at most."""
+        if self._unbuilt_panes:
+            await self._build_pane(next(iter(self._unbuilt_panes)))
+        if self._unbuilt_panes:
+            self.set_timer(IDLE_BUILD_SECONDS, self._build_a_hidden_pane)
 
     def _start_background_work(self) -> None:
         if self._auto_verify:
             self.action_verify()
         self.read_dead_letters(self.session)
+        self.read_regions()  # the first edit validates the region against them
+        self.set_timer(IDLE_BUILD_SECONDS, self._build_a_hidden_pane)
 
     def work_failed(self, group: str, what: str, error: BaseException) -> None:
-        self.query_one(AlertsPane).record_console_failure(what, error)
+        self.alerts_pane.record_console_failure(what, error)
         if group == "verify":
             self.status_line.verification = VerificationState.FAILING
 
@@ -161,11 +201,11 @@ class FirehoseConsoleApp(SessionApp):
 
     def on_events_digested(self, message: EventsDigested) -> None:
         digest = message.digest
-        alerts = self.query_one(AlertsPane)
+        alerts = self.alerts_pane
         for alert in digest.alerts:
             alerts.update_alert(alert)
         alerts.log_events(digest.recent, not_listed=digest.recent_dropped)
-        send = self.query_one(SendPane)
+        send = self.send_pane
         send.add_results(
             [
                 event
@@ -185,15 +225,30 @@ class FirehoseConsoleApp(SessionApp):
             )
             self.read_dead_letters(self.session)
 
+    def on_event_pump_failed(self, message: EventPumpFailed) -> None:
+        what = "Screen updates from the engine"
+        self.alerts_pane.record_console_failure(what, message.error)
+        then = (
+            "restarted."
+            if message.restarted
+            else "stopped: the tallies and the attempt log no longer update; restart the console."
+        )
+        self.notify(
+            f"{type(message.error).__name__}: {message.error}. Updates {then}",
+            title=f"{what} failed",
+            severity="warning" if message.restarted else "error",
+            timeout=10,
+        )
+
     async def on_verification_finished(self, message: VerificationFinished) -> None:
-        await self.query_one(VerifyPane).show_report(message.report)
+        await self.verify_pane.show_report(message.report)
         self.status_line.verification = (
             VerificationState.VERIFIED if message.report.ok else VerificationState.FAILING
         )
 
     def on_send_finished(self, message: SendFinished) -> None:
         report = message.report
-        self.query_one(SendPane).show_report(report, message.what)
+        self.send_pane.show_report(report, message.what)
         if report.failed:
             self.notify(
                 f"{report.failed} of {report.requested} not delivered: see the Alerts tab.",
@@ -206,32 +261,26 @@ class FirehoseConsoleApp(SessionApp):
         self.read_delivered(self.session)
 
     def on_dead_letters_loaded(self, message: DeadLettersLoaded) -> None:
-        self.query_one(AlertsPane).show_dead_letters(message.letters, message.journal)
+        self.alerts_pane.show_dead_letters(message.letters, message.journal)
 
     def on_delivered_records_loaded(self, message: DeliveredRecordsLoaded) -> None:
-        self.query_one(DeliveredPane).show_records(message.records, message.landing)
+        if self.delivered_pane.is_mounted:  # else read when its tab is first shown
+            self.delivered_pane.show_records(message.records, message.landing)
 
     def on_settings_edited(self, message: SettingsEdited) -> None:
-        if message.settings is not None:
-            self.draft = message.settings
-        self.query_one(PreviewPane).show(message.settings, self.form.connection_name)
-        form_valid = message.settings is not None
-        if (message.dirty, form_valid) != (self.dirty, self._form_valid):
-            self._form_valid = form_valid
-            self.query_one(SendPane).show_unsaved(message.dirty, form_valid=form_valid)
-        if message.dirty != self.dirty:
-            self.dirty = message.dirty
+        self.preview_pane.show(message.settings)
+        self.send_pane.show_unsaved(message.dirty, form_valid=message.settings is not None)
+        if message.dirty != self.status_line.unsaved:
             self.status_line.unsaved = message.dirty
             self.query_one(TabbedContent).get_tab("settings").label = (
                 "Settings ●" if message.dirty else "Settings"
             )
 
     def on_settings_saved(self, message: SettingsSaved) -> None:
-        same_connection = message.connection_name == self.connection_name
+        same_connection = message.connection_name == self.session.connection_name
         self.loaded = message.loaded
-        self.connection_name = message.connection_name
         self.form.saved_as(self.loaded)
-        self._replace_session(keep_alerts=same_connection)
+        self._replace_session(message.connection_name, keep_alerts=same_connection)
         if message.created:
             self.notify(
                 f"Created {self.loaded.path}. This run stays on the embedded sandbox; the "
@@ -242,15 +291,28 @@ class FirehoseConsoleApp(SessionApp):
         else:
             self.notify(f"Saved {self.loaded.path}", title="Settings saved")
 
-    @on(SendPane.SendRequested)
-    def _send_requested(self, message: SendPane.SendRequested) -> None:
-        if message.burst is None:
-            self.action_send(message.action.value)
-        else:
-            self._start_burst(Action(message.action), message.burst)
+    def on_send_requested(self, message: SendRequested) -> None:
+        """Every send starts here, whether from a key, a button or the palette."""
+        self._choose(message.action)
+        # Built from the form's unsaved edits, if any, as the preview is.
+        draft = self.form.unsaved_draft()
+        burst = message.burst
+        if burst is None:
+            self.run_send(self.session, message.action, f"Send {message.action.value}", draft=draft)
+            return
+        self.run_send(
+            self.session,
+            message.action,
+            f"Burst of {burst.count} {message.action.value}",
+            count=burst.count,
+            rate=burst.rate,
+            batch=burst.batch,
+            draft=draft,
+        )
 
     @on(TabbedContent.TabActivated)
-    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+    async def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        await self._build_pane(event.pane.id or "")
         self.refresh_bindings()
         if event.pane.id == "delivered":
             self.read_delivered(self.session)
@@ -275,10 +337,8 @@ class FirehoseConsoleApp(SessionApp):
         await self.run_action(console_action.action)
 
     def key_for(self, console_action: ConsoleAction) -> str:
-        """The key that runs ``console_action`` now (a keymap may have changed it)."""
-        keymap: dict[str, str] = getattr(self, "_keymap", {})
-        keys = keymap.get(console_action.binding_id, console_action.key)
-        return self.get_key_display(Binding(keys.split(",")[0], console_action.action))
+        """The key that runs ``console_action``, as the footer shows it."""
+        return self.get_key_display(console_action.binding())
 
     def action_show_tab(self, tab: str) -> None:
         if tab not in dict(TABS):
@@ -292,7 +352,7 @@ class FirehoseConsoleApp(SessionApp):
 
     def action_verify(self) -> None:
         self.status_line.verification = VerificationState.CHECKING
-        self.query_one(VerifyPane).show_checking()
+        self.verify_pane.show_checking()
         self.run_verify(self.session)
 
     def action_verify_connection(self) -> None:
@@ -303,49 +363,17 @@ class FirehoseConsoleApp(SessionApp):
 
     def _choose(self, action: Action) -> None:
         """Preview and Send always show the same action."""
-        self.query_one(PreviewPane).action = action
-        self.query_one(SendPane).action = action
+        self.preview_pane.action = action
+        self.send_pane.action = action
 
     def action_preview(self, action: str) -> None:
         self._choose(Action(action))
 
     def action_send(self, action: str) -> None:
-        chosen = Action(action)
-        self._choose(chosen)
-        settings, connection = self.draft, self.form.connection_name
-        timestamp = int(self.clock())
-
-        def build() -> list[OutgoingMessage]:
-            return messages_for_test_user(
-                settings, chosen, timestamp=timestamp, connection_name=connection
-            )
-
-        self.run_send(self.session, build, f"Send {chosen.value}")
+        self.post_message(SendRequested(Action(action)))
 
     def action_send_burst(self) -> None:
-        pane = self.query_one(SendPane)
-        burst = pane.burst_request()
-        if isinstance(burst, str):
-            self.notify(burst, severity="error")
-            return
-        self._start_burst(pane.action, burst)
-
-    def _start_burst(self, action: Action, burst: BurstRequest) -> None:
-        # Built from the form's settings, so a burst follows unsaved edits like a single send.
-        draft, connection_name = self.draft, self.form.connection_name
-        self.run_send(
-            self.session,
-            lambda: burst_messages(
-                draft,
-                action,
-                burst.count,
-                timestamp=int(self.clock()),
-                connection_name=connection_name,
-            ),
-            f"Burst of {burst.count} {action.value}",
-            rate=burst.rate,
-            batch=burst.batch,
-        )
+        self.send_pane.request_burst()
 
     def action_replay_dead_letters(self) -> None:
         self.run_replay(self.session)
@@ -353,7 +381,7 @@ class FirehoseConsoleApp(SessionApp):
     def action_browse_dead_letters(self, select: str = "") -> None:
         browser = DeadLettersBrowser(
             lambda: self._started(self.session),
-            self.query_one(AlertsPane).record_console_failure,
+            self.alerts_pane.record_console_failure,
             select=select or None,
         )
 
@@ -365,13 +393,13 @@ class FirehoseConsoleApp(SessionApp):
     def action_clear_alerts(self) -> None:
         self.session.alerts.clear()
         self.event_sink.clear()
-        self.query_one(AlertsPane).clear()
+        self.alerts_pane.clear()
 
     def action_refresh_delivered(self) -> None:
         self.read_delivered(self.session)
 
     def action_copy_policy(self) -> None:
-        policy = self.query_one(VerifyPane).policy_text()
+        policy = self.verify_pane.policy_text()
         if not policy:
             self.notify("Verify first (ctrl+r): the policy needs the account id.")
             return
@@ -384,12 +412,12 @@ class FirehoseConsoleApp(SessionApp):
         )
 
     def action_write_policy(self) -> None:
-        report = self.query_one(VerifyPane).report
+        report = self.verify_pane.report
         if report is None:
             self.notify("Verify first (ctrl+r): the policy needs the account id.")
             return
         self.run_write_policy(
-            report.policy, policy_file_path(self.loaded.path, self.connection_name)
+            report.policy, policy_file_path(self.loaded.path, self.session.connection_name)
         )
 
     def action_toggle_secret(self) -> None:
@@ -435,9 +463,8 @@ class FirehoseConsoleApp(SessionApp):
             self._unless_unsaved(f"Discard unsaved changes and switch to {name}?", switch, name)
 
         async def switch(name: str) -> None:
-            self.connection_name = name
             await self.form.load(self.loaded, name)
-            self._replace_session(keep_alerts=False)
+            self._replace_session(name, keep_alerts=False)
 
         self.push_screen(ChooseConnectionScreen(names, self.form.connection_name), chosen)
 
@@ -463,7 +490,7 @@ class FirehoseConsoleApp(SessionApp):
 
     def _unless_unsaved(self, question: str, then: Callable[..., object], *args: object) -> None:
         """Run ``then`` now, or after the user agrees to lose unsaved edits."""
-        if not self.dirty:
+        if not self.form.dirty:
             self.call_next(then, *args)
             return
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 if TYPE_CHECKING:
@@ -31,9 +31,8 @@ class ConsoleAction:
     group: str  # the palette group, e.g. "Send"
     title: str  # the palette title, e.g. "Send add"
     action: str  # the Textual action string run on the app, e.g. "send('add')"
-    key: str  # the default key (remappable through the binding id)
+    key: str  # fixed: the README's console tour says why there is no keymap
     footer: str  # the short label the footer shows
-    binding_id: str  # stable id for keymaps, e.g. "send.add"
     help: str  # one line shown in the palette and as the footer tooltip
     tab: str | None = None  # the tab whose footer shows it (and where its key works)
     show: bool = True  # shown in the footer
@@ -51,7 +50,6 @@ class ConsoleAction:
             show=self.show,
             priority=self.priority,
             tooltip=self.help,
-            id=self.binding_id,
         )
 
 
@@ -63,7 +61,6 @@ def _tab_actions() -> tuple[ConsoleAction, ...]:
             f"show_tab('{tab_id}')",
             f"f{number}",
             title,
-            f"tab.{tab_id}",
             f"Show the {title} tab",
             show=False,
         )
@@ -80,7 +77,6 @@ def _message_actions(verb: str, tab: str, help_verb: str) -> tuple[ConsoleAction
             f"{verb}('{name}')",
             key,
             footer,
-            f"{verb}.{name}",
             f"{help_verb} the {name} message for the test user",
             tab=tab,
         )
@@ -93,7 +89,6 @@ def _message_actions(verb: str, tab: str, help_verb: str) -> tuple[ConsoleAction
             f"{verb}('identity-change')",
             "i",
             "Id change",
-            f"{verb}.identity-change",
             f"{help_verb} the identity-change messages for the test user",
             tab=tab,
         )
@@ -108,7 +103,6 @@ CONSOLE_ACTIONS: tuple[ConsoleAction, ...] = (
         "save_settings",
         "ctrl+s",
         "Save",
-        "settings.save",
         "Validate and save the settings file (atomically)",
         priority=True,
     ),
@@ -118,7 +112,6 @@ CONSOLE_ACTIONS: tuple[ConsoleAction, ...] = (
         "verify",
         "ctrl+r",
         "Verify",
-        "verify.run",
         "Check the credentials, the stream and its type; fill in the IAM policy",
         tab="verify",  # shown on its tab; VERIFY_ANYWHERE makes the key work on every tab
     ),
@@ -128,7 +121,6 @@ CONSOLE_ACTIONS: tuple[ConsoleAction, ...] = (
         "toggle_secret",
         "ctrl+t",
         "Reveal",
-        "settings.reveal-secret",
         "Show or mask the secret access key in the form",
         tab="settings",
     ),
@@ -138,7 +130,6 @@ CONSOLE_ACTIONS: tuple[ConsoleAction, ...] = (
         "switch_connection",
         "ctrl+o",
         "Connection",
-        "settings.switch-connection",
         "Work on another connection of the settings file",
         tab="settings",
     ),
@@ -148,7 +139,6 @@ CONSOLE_ACTIONS: tuple[ConsoleAction, ...] = (
         "add_connection",
         "ctrl+n",
         "New",
-        "settings.add-connection",
         "Add a connection (audience → stream) to the settings",
         tab="settings",
     ),
@@ -160,7 +150,6 @@ CONSOLE_ACTIONS: tuple[ConsoleAction, ...] = (
         "send_burst",
         "b",
         "Burst",
-        "send.burst",
         "Send the count of distinct users given on the Send tab, then stop",
         tab="send",
     ),
@@ -170,7 +159,6 @@ CONSOLE_ACTIONS: tuple[ConsoleAction, ...] = (
         "replay_dead_letters",
         "p",
         "Replay",
-        "alerts.replay",
         "Send every dead letter again, byte for byte",
         tab="alerts",
     ),
@@ -180,7 +168,6 @@ CONSOLE_ACTIONS: tuple[ConsoleAction, ...] = (
         "browse_dead_letters",
         "l",
         "Letters",
-        "alerts.browse-dead-letters",
         "Open the dead letters: see each one in full, replay or drop it",
         tab="alerts",
     ),
@@ -190,7 +177,6 @@ CONSOLE_ACTIONS: tuple[ConsoleAction, ...] = (
         "clear_alerts",
         "x",
         "Clear",
-        "alerts.clear",
         "Forget the alerts seen so far and empty the attempt log",
         tab="alerts",
     ),
@@ -200,7 +186,6 @@ CONSOLE_ACTIONS: tuple[ConsoleAction, ...] = (
         "copy_policy",
         "c",
         "Copy policy",
-        "verify.copy-policy",
         "Send the filled-in IAM policy to the terminal's clipboard (OSC 52)",
         tab="verify",
     ),
@@ -210,7 +195,6 @@ CONSOLE_ACTIONS: tuple[ConsoleAction, ...] = (
         "write_policy",
         "w",
         "Write policy",
-        "verify.write-policy",
         "Write the filled-in IAM policy beside the settings file (iam-policy-<connection>.json)",
         tab="verify",
     ),
@@ -220,7 +204,6 @@ CONSOLE_ACTIONS: tuple[ConsoleAction, ...] = (
         "refresh_delivered",
         "r",
         "Refresh",
-        "delivered.refresh",
         "Read again where sent records landed (and, on the sandbox, its bucket)",
         tab="delivered",
     ),
@@ -231,7 +214,6 @@ CONSOLE_ACTIONS: tuple[ConsoleAction, ...] = (
         "quit",
         "ctrl+q",
         "Quit",
-        "app.quit",
         "Quit (asks first if unsaved)",
         priority=True,
     ),
@@ -244,14 +226,13 @@ ACTION_TABS: dict[str, str | None] = {
 
 
 # ctrl+r verifies from any tab; only the Verify tab's footer shows it, to keep 80 columns.
-VERIFY_ANYWHERE = Binding(
-    "ctrl+r", "verify_connection", "Verify", show=False, id="verify.run-anywhere"
-)
+VERIFY_ANYWHERE = Binding("ctrl+r", "verify_connection", "Verify", show=False)
 
 
-def console_bindings() -> list[Binding]:
-    """The app's key bindings, every one with an id so users can remap it."""
-    return [action.binding() for action in CONSOLE_ACTIONS] + [VERIFY_ANYWHERE]
+def console_bindings() -> list[BindingType]:
+    """The app's key bindings."""
+    bindings: list[BindingType] = [action.binding() for action in CONSOLE_ACTIONS]
+    return [*bindings, VERIFY_ANYWHERE]
 
 
 class ConsoleCommands(Provider):
@@ -262,8 +243,7 @@ class ConsoleCommands(Provider):
         return self.app  # type: ignore[return-value]
 
     def _help(self, action: ConsoleAction) -> str:
-        key = self.console.key_for(action)
-        return f"{action.help} — key {key}" if key else action.help
+        return f"{action.help} — key {self.console.key_for(action)}"
 
     async def discover(self) -> Hits:
         for action in CONSOLE_ACTIONS:

@@ -9,6 +9,7 @@ second, widgets only change on the UI thread, and nothing polls the engine.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from textual.message import Message
@@ -30,6 +31,15 @@ class EventsDigested(Message):
     def __init__(self, digest: EventDigest) -> None:
         super().__init__()
         self.digest = digest
+
+
+class EventPumpFailed(Message):
+    """The pump bringing engine events to the screen died; ``restarted`` says if it runs again."""
+
+    def __init__(self, error: BaseException, *, restarted: bool) -> None:
+        super().__init__()
+        self.error = error
+        self.restarted = restarted
 
 
 class VerificationFinished(Message):
@@ -62,6 +72,25 @@ class DeliveredRecordsLoaded(Message):
         super().__init__()
         self.records = tuple(records)
         self.landing = landing  # where each acknowledged record landed
+
+
+@dataclass(frozen=True)
+class BurstRequest:
+    """A burst's knobs from the Send tab, already checked."""
+
+    count: int
+    rate: float | None
+    batch: bool
+
+
+class SendRequested(Message):
+    """The user asked for a send: by key, button or palette, every send starts here.
+    ``burst`` None sends the action once."""
+
+    def __init__(self, action: Action, burst: BurstRequest | None = None) -> None:
+        super().__init__()
+        self.action = action
+        self.burst = burst
 
 
 class ActionChosen(Message):

@@ -5,9 +5,9 @@ engine events as one digest per interval, and any failure lands in ``work_failed
 
 from __future__ import annotations
 
-import threading
+import gc
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from console.messages import (
     DeadLettersLoaded,
     DeliveredRecordsLoaded,
+    EventPumpFailed,
     EventsDigested,
     SaveConflicted,
     SendFinished,
@@ -27,7 +28,8 @@ from console.messages import (
 from console.widgets.delivered_pane import MAX_LANDING_ROWS
 from engine.event_digest import LOGGED_EVENTS, DigestPump, DigestSink, EventDigest
 from engine.events import InterruptedRunRecovered
-from engine.records import OutgoingMessage
+from engine.records import Action
+from engine.regions import firehose_regions
 from engine.session import ConsoleSession
 from engine.settings import Settings
 from engine.settings_file import LoadedSettings, SettingsChangedOnDisk, save_settings
@@ -37,6 +39,7 @@ Clock = Callable[[], float]
 
 DIGEST_INTERVAL_SECONDS = 0.1  # how often the screen hears of engine events
 RECENT_EVENTS = 30  # attempt log lines kept per digest; the rest are counted, not listed
+PUMP_RESTARTS = 3  # a pump that keeps dying is left stopped, and the screen says so
 
 # What each worker group does, as a notification title says it.
 WORK_TITLES = {
@@ -48,6 +51,7 @@ WORK_TITLES = {
     "save": "Save settings",
     "policy": "Write IAM policy",
     "session": "Close session",
+    "regions": "Read the region list",
 }
 
 
@@ -64,64 +68,82 @@ class SessionApp(App[int]):
     ) -> None:
         super().__init__()
         self.loaded = loaded
-        # Decided once per run: a settings file written from the sandbox keeps the sandbox.
-        self.use_sandbox = use_sandbox or not loaded.exists
         self.clock = clock
-        self.connection_name = loaded.settings.connection_name(connection_name)
-        self._session_lock = threading.Lock()
         # Every session reports into this one sink; the pump brings its digests to the screen.
         self.event_sink = DigestSink(
             recent_limit=RECENT_EVENTS, logged=(*LOGGED_EVENTS, InterruptedRunRecovered)
         )
-        self._pump = DigestPump(
-            self.event_sink, self._digested, interval_seconds=DIGEST_INTERVAL_SECONDS
+        self.event_pump = DigestPump(
+            self.event_sink,
+            self._digested,
+            interval_seconds=DIGEST_INTERVAL_SECONDS,
+            on_error=self._pump_failed,
         )
-        self.session = self._new_session()
+        self._pump_restarts = 0
+        # The session owns the connection in use and the sandbox rule (see renew_session).
+        self.session = ConsoleSession(
+            loaded,
+            connection_name=connection_name,
+            use_sandbox=use_sandbox,
+            sink=self.event_sink,
+            clock=clock,
+        )
 
     def _digested(self, digest: EventDigest) -> None:
         self.post_message(EventsDigested(digest))  # from the pump's thread: thread-safe
 
+    def _pump_failed(self, error: BaseException) -> None:
+        # From the pump's thread. Left dead, the screen would silently stop updating.
+        restart = self._pump_restarts < PUMP_RESTARTS
+        if restart:
+            self._pump_restarts += 1
+            self.event_pump.start()
+        self.post_message(EventPumpFailed(error, restarted=restart))
+
     def start_event_pump(self) -> None:
-        self._pump.start()
+        self.event_pump.start()
+
+    def flush_events(self) -> None:
+        """Bring the engine's pending events to the screen now, before what is posted next."""
+        self.event_pump.flush()
 
     # -- the session ---------------------------------------------------------------------
 
-    def _new_session(self) -> ConsoleSession:
-        return ConsoleSession(
-            self.loaded,
-            connection_name=self.connection_name,
-            use_sandbox=self.use_sandbox,
-            sink=self.event_sink,
-            clock=self.clock,
-        )
-
     def _started(self, session: ConsoleSession) -> ConsoleSession:
-        """The session with its gateway (and sandbox) up; one thread at a time starts it, as
-        two workers starting it at once would start two sandboxes."""
-        with self._session_lock:
-            session.gateway()
+        """The session with its gateway (and sandbox) up; the session lets one thread at a
+        time start it, so two workers never start two sandboxes."""
+        session.gateway()
+        # What starting loaded (boto3, and moto for the sandbox: hundreds of thousands of
+        # long-lived objects) is moved out of the garbage collector's way; otherwise each full
+        # collection walks it all and stalls the screen for a few hundred milliseconds.
+        gc.freeze()
         return session
 
-    def renew_session(self, *, keep_alerts: bool) -> ConsoleSession:
-        """A new session for the current settings and connection; the old one is closed."""
+    def renew_session(self, connection_name: str, *, keep_alerts: bool) -> ConsoleSession:
+        """A new session for the loaded settings and ``connection_name``; the old one is
+        closed. The sandbox choice carries over: it is decided once per run, so a settings
+        file written from the sandbox keeps the sandbox."""
         old = self.session
-        self.session = self._new_session()
-        if keep_alerts:
-            self.session.alerts = old.alerts
+        self.session = ConsoleSession(
+            self.loaded,
+            connection_name=connection_name,
+            use_sandbox=old.uses_sandbox,
+            sink=self.event_sink,
+            clock=self.clock,
+            alerts=old.alerts if keep_alerts else None,
+        )
         self._close_session(old)
         return self.session
 
     def on_unmount(self) -> None:
-        self._pump.stop()
-        with self._session_lock:
-            self.session.close()
+        self.event_pump.stop()
+        self.session.close()
 
     # -- workers -------------------------------------------------------------------------
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="session")
     def _close_session(self, session: ConsoleSession) -> None:
-        with self._session_lock:
-            session.close()
+        session.close()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="verify")
     def run_verify(self, session: ConsoleSession) -> None:
@@ -133,19 +155,24 @@ class SessionApp(App[int]):
     def run_send(
         self,
         session: ConsoleSession,
-        build: Callable[[], Sequence[OutgoingMessage]],
+        action: Action,
         what: str,
         *,
+        count: int = 1,
         rate: float | None = None,
         batch: bool = False,
+        draft: Settings | None = None,
     ) -> None:
-        messages = build()  # here: a burst of thousands takes a moment to build
-        report = self._started(session).send_messages(messages, rate=rate, batch=batch)
+        report = self._started(session).send(
+            action, count=count, rate=rate, batch=batch, draft=draft
+        )
+        self.flush_events()  # the send's own results reach the screen before its summary
         self.post_message(SendFinished(report, what=what))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="replay")
     def run_replay(self, session: ConsoleSession) -> None:
         report = self._started(session).replay_dead_letters()
+        self.flush_events()
         self.post_message(SendFinished(report, what="Replay of dead letters", replay=True))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="dead-letters")
@@ -165,6 +192,10 @@ class SessionApp(App[int]):
     def run_write_policy(self, policy: dict[str, Any], path: Path) -> None:
         written = write_policy_file(policy, path)
         self.call_from_thread(self.notify, f"IAM policy written to {written}", title="IAM policy")
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="regions")
+    def read_regions(self) -> None:
+        firehose_regions()  # cached: the form's first validation then finds them read
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="save")
     def run_save(self, settings: Settings, connection_name: str, force: bool) -> None:

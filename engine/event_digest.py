@@ -215,8 +215,11 @@ class DigestPump:
     """Hands ``consumer`` one digest per ``interval_seconds`` from a thread of its own, while
     events keep coming (empty intervals are skipped unless ``skip_empty`` is off).
 
-    ``stop()`` hands over the last digest before returning, so nothing counted is lost. A
-    consumer that raises stops the pump; the error is kept in ``error``.
+    ``stop()`` hands over the last digest before returning, so nothing counted is lost;
+    ``flush()`` hands over what is pending now, from the caller's thread, so whatever the
+    caller reports next reaches the consumer after the events it follows. A consumer that
+    raises stops the pump: the error is kept in ``error`` and passed to ``on_error`` (from the
+    pump's thread), and ``start()`` starts it again.
     """
 
     def __init__(
@@ -226,6 +229,7 @@ class DigestPump:
         *,
         interval_seconds: float = 0.1,
         skip_empty: bool = True,
+        on_error: Callable[[BaseException], object] | None = None,
     ) -> None:
         if interval_seconds <= 0:
             raise ValueError("interval_seconds must be positive")
@@ -233,13 +237,17 @@ class DigestPump:
         self.consumer = consumer
         self.interval_seconds = interval_seconds
         self.skip_empty = skip_empty
+        self.on_error = on_error
         self.error: BaseException | None = None
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
         self._hand_over_lock = threading.Lock()
 
     def start(self) -> DigestPump:
-        if self._thread is None:
+        """Start handing over digests (again, after the consumer failed)."""
+        # After a failure the old thread is ending (on_error may restart from within it).
+        if self._thread is None or self.error is not None or not self._thread.is_alive():
+            self.error = None
             self._stopped.clear()
             self._thread = threading.Thread(target=self._run, name="digest-pump", daemon=True)
             self._thread.start()
@@ -252,6 +260,12 @@ class DigestPump:
             thread.join()
         if self.error is None:
             self._hand_over()
+
+    def flush(self) -> bool:
+        """Hand over the pending events now; False when the consumer failed (see ``error``)."""
+        if self.error is not None:
+            return False
+        return self._hand_over()
 
     def __enter__(self) -> DigestPump:
         return self.start()
@@ -272,7 +286,10 @@ class DigestPump:
             try:
                 self.consumer(digest)
             except Exception as error:  # kept for the owner; the pump must not print
-                self.error = error
+                self.error = failure = error
                 self._stopped.set()
-                return False
-            return True
+            else:
+                return True
+        if self.on_error is not None:  # outside the lock: the owner may flush or restart
+            self.on_error(failure)
+        return False

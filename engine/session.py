@@ -200,13 +200,15 @@ class ConsoleSession:
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.time,
         audience_name: str | None = None,
+        alerts: AlertBoard | None = None,
     ) -> None:
         self.loaded = loaded
         self.settings: Settings = loaded.settings
         self.connection_name = self.settings.connection_name(connection_name)
         self.uses_sandbox = use_sandbox or not loaded.exists
         self.sink = sink
-        self.alerts = AlertBoard()
+        # A renewed session (after a save) may carry its alerts on.
+        self.alerts = alerts if alerts is not None else AlertBoard()
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._clock = clock
@@ -368,11 +370,15 @@ class ConsoleSession:
             ),
         )
 
-    def preview(self, action: Action) -> list[OutgoingMessage]:
-        """The records ``action`` would send for the test user; nothing is sent."""
+    def preview(self, action: Action, *, draft: Settings | None = None) -> list[OutgoingMessage]:
+        """The records ``action`` would send for the test user; nothing is sent.
+
+        ``draft``: unsaved settings to build the records from (the console's form), as
+        ``send`` does with the same draft.
+        """
         return [
             message
-            for settings in self._audience_settings()
+            for settings in self._audience_settings(draft)
             for message in messages_for_test_user(
                 settings,
                 action,
@@ -381,12 +387,14 @@ class ConsoleSession:
             )
         ]
 
-    def burst_messages(self, action: Action, count: int) -> list[OutgoingMessage]:
+    def burst_messages(
+        self, action: Action, count: int, *, draft: Settings | None = None
+    ) -> list[OutgoingMessage]:
         """The records of ``count`` repetitions of ``action`` (see records.burst_messages);
         with ``--audience all`` the count is shared out across the named audiences."""
         return [
             message
-            for settings, share in self._audience_shares(count)
+            for settings, share in self._audience_shares(count, draft)
             for message in build_burst_messages(
                 settings,
                 action,
@@ -396,9 +404,11 @@ class ConsoleSession:
             )
         ]
 
-    def _audience_shares(self, count: int) -> list[tuple[Settings, int]]:
+    def _audience_shares(
+        self, count: int, draft: Settings | None = None
+    ) -> list[tuple[Settings, int]]:
         """``count`` shared out across the chosen audiences (the first ones get one more)."""
-        audiences = self._audience_settings()
+        audiences = self._audience_settings(draft)
         shares = [
             (settings, count // len(audiences) + (1 if index < count % len(audiences) else 0))
             for index, settings in enumerate(audiences)
@@ -411,21 +421,24 @@ class ConsoleSession:
             return list(self.settings.audiences) or [""]
         return [self.audience_name or ""]
 
-    def _audience_settings(self) -> list[Settings]:
-        """The settings with each chosen audience as ``[audience]`` (records.py reads that)."""
+    def _audience_settings(self, draft: Settings | None = None) -> list[Settings]:
+        """The settings (the ``draft`` when given) with each chosen audience as ``[audience]``
+        (records.py reads that)."""
+        base = self.settings if draft is None else draft
         chosen = []
         for name in self.audience_names():
             if not name:
-                chosen.append(self.settings)
+                chosen.append(base)
                 continue
-            audience = self.settings.audience_named(name)
-            chosen.append(self.settings.model_copy(update={"audience": audience}))
+            audience = base.audience_named(name)
+            chosen.append(base.model_copy(update={"audience": audience}))
         return chosen
 
-    def burst_size(self, action: Action, count: int) -> int:
+    def burst_size(self, action: Action, count: int, *, draft: Settings | None = None) -> int:
         """How many records ``send(action, count=count)`` sends."""
         return sum(
-            burst_size(settings, action, share) for settings, share in self._audience_shares(count)
+            burst_size(settings, action, share)
+            for settings, share in self._audience_shares(count, draft)
         )
 
     def send(
@@ -437,15 +450,20 @@ class ConsoleSession:
         batch: bool = False,
         cancel: threading.Event | None = None,
         on_outcome: Callable[[DeliveryOutcome], None] | None = None,
+        draft: Settings | None = None,
     ) -> SendReport:
         """Send ``count`` repetitions of ``action`` and report what really arrived. The burst
-        is built as it is sent, chunk by chunk (see ``send_messages``)."""
+        is built as it is sent, chunk by chunk (see ``send_messages``).
+
+        ``draft``: unsaved settings to build the records from (README: "The console (TUI): a
+        short tour"); the stream, credentials, delivery and chaos settings stay the session's.
+        """
         timestamp = int(self._clock())
         messages = itertools.chain.from_iterable(
             iter_burst_messages(
                 settings, action, share, timestamp=timestamp, connection_name=self.connection_name
             )
-            for settings, share in self._audience_shares(count)
+            for settings, share in self._audience_shares(count, draft)
         )
         return self.send_messages(
             messages,
@@ -453,7 +471,7 @@ class ConsoleSession:
             batch=batch,
             cancel=cancel,
             on_outcome=on_outcome,
-            requested=self.burst_size(action, count),
+            requested=self.burst_size(action, count, draft=draft),
         )
 
     def send_messages(
@@ -477,6 +495,7 @@ class ConsoleSession:
         """
         deliverer = self.deliverer()  # may start the sandbox: not part of the send's time
         deliverer.cancel = cancel
+        alerts_before = {alert.type: alert for alert in self.alerts.alerts()}
         started = time.monotonic()
         sent_at = datetime.now(UTC)
         delivery = self.settings.delivery
@@ -527,7 +546,8 @@ class ConsoleSession:
         return SendReport(
             requested=planned,
             outcomes=tuple(tally.kept),
-            alerts=tuple(self.alerts.alerts()),
+            # This send's alerts: those it raised or updated, not the session's older ones.
+            alerts=tuple(a for a in self.alerts.alerts() if alerts_before.get(a.type) != a),
             elapsed_seconds=time.monotonic() - started,
             counts=tally.counts(),
             not_built=planned - consumed,
@@ -651,6 +671,10 @@ class ConsoleSession:
         return replace(report, reader=self.operator_description(), problem=problem)
 
     def close(self) -> None:
+        with self._start_lock:  # never while another thread is starting the sandbox
+            self._close()
+
+    def _close(self) -> None:
         with self._outbox_lock:
             if self._outbox is not None:
                 self._outbox.close()

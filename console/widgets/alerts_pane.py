@@ -166,12 +166,18 @@ class AttemptLog(RichLog):
 
 
 class AlertsPane(Vertical):
-    """Alerts table, selected sample, attempt log and dead letters."""
+    """Alerts table, selected sample, attempt log and dead letters.
+
+    The app builds it when its tab is first shown; until then it keeps the alerts, the last
+    ``ATTEMPT_LOG_LINES`` log lines and the dead letters it was given, and shows them on mount.
+    """
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._rows: dict[str, AlertRow] = {}
         self._journal: Path | None = None
+        self._unwritten: deque[Text] = deque(maxlen=ATTEMPT_LOG_LINES)
+        self._letters: Sequence[DeadLetter] | None = None
 
     def compose(self) -> ComposeResult:
         yield DataTable(id="alerts-table", cursor_type="row")
@@ -206,6 +212,14 @@ class AlertsPane(Vertical):
             ("Why", "detail"),
         ):
             letters.add_column(label, key=key)
+        # (is_mounted turns true only after on_mount: what was kept is rendered directly)
+        for row in self._rows.values():
+            self._render_row(row)
+        if self._unwritten:  # the log wraps them at its own width once it has one
+            self.query_one(AttemptLog).write_wrapped(Text("\n").join(self._unwritten))
+            self._unwritten.clear()
+        if self._letters is not None and self._journal is not None:
+            self._render_dead_letters(self._letters, self._journal)
 
     # -- alerts --------------------------------------------------------------------------
 
@@ -232,8 +246,12 @@ class AlertsPane(Vertical):
         )
 
     def _show_row(self, row: AlertRow) -> None:
-        table = self.query_one("#alerts-table", DataTable)
         self._rows[row.type] = row
+        if self.is_mounted:
+            self._render_row(row)
+
+    def _render_row(self, row: AlertRow) -> None:
+        table = self.query_one("#alerts-table", DataTable)
         cells = {
             "type": themed(self, row.type, bold=True),
             "severity": themed(self, row.severity, _SEVERITY_COLOURS.get(row.severity, "")),
@@ -284,6 +302,9 @@ class AlertsPane(Vertical):
 
     def clear(self) -> None:
         self._rows.clear()
+        self._unwritten.clear()
+        if not self.is_mounted:
+            return
         self.query_one("#alerts-table", DataTable).clear()
         self.query_one(AttemptLog).clear()
         self._show_sample(None)
@@ -300,13 +321,21 @@ class AlertsPane(Vertical):
         for event in events:
             text, colour = attempt_text(event)
             lines.append(themed(self, text, colour, bold=colour == "text-error"))
-        if lines:  # one write per digest
+        if not lines:
+            return
+        if self.is_mounted:  # one write per digest
             self.query_one(AttemptLog).write_wrapped(Text("\n").join(lines))
+        else:  # kept until the tab is first built
+            self._unwritten.extend(lines)
 
     # -- dead letters --------------------------------------------------------------------
 
     def show_dead_letters(self, letters: Sequence[DeadLetter], journal: Path) -> None:
-        self._journal = journal
+        self._journal, self._letters = journal, letters
+        if self.is_mounted:
+            self._render_dead_letters(letters, journal)
+
+    def _render_dead_letters(self, letters: Sequence[DeadLetter], journal: Path) -> None:
         title = f"Dead letters: {len(letters)}" if letters else "Dead letters: none"
         self.query_one("#dead-letters-title", Label).update(f"{title} ({journal})")
         table = self.query_one("#dead-letters", DataTable)

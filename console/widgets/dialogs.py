@@ -18,7 +18,7 @@ from engine.settings import ConnectionSettings
 class ConfirmScreen(ModalScreen[bool]):
     """Asks one yes/no question; dismisses with True when confirmed."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="dialog.cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, question: str, confirm_label: str) -> None:
         super().__init__(classes="dialog-screen")
@@ -47,7 +47,7 @@ class ConfirmScreen(ModalScreen[bool]):
 class ChooseConnectionScreen(ModalScreen[str | None]):
     """Picks one of the saved connections; dismisses with its name, or None."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="dialog.cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, names: Sequence[str], current: str) -> None:
         super().__init__(classes="dialog-screen")
@@ -86,7 +86,7 @@ NewConnectionCheck = Callable[[str, str], list[str]]
 class AddConnectionScreen(ModalScreen[tuple[str, str] | None]):
     """Names a new connection and its stream; the engine's rules judge both before it closes."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="dialog.cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, check: NewConnectionCheck) -> None:
         super().__init__(classes="dialog-screen")

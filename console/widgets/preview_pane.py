@@ -15,7 +15,7 @@ from textual.reactive import reactive
 from textual.widgets import Label, Select, Static
 
 from console.messages import ActionChosen
-from engine.records import Action, OutgoingMessage, messages_for_test_user
+from engine.records import Action, OutgoingMessage
 from engine.settings import RECORD_SIZE_LIMIT_BYTES, Settings
 
 # What the preview and a send use while the form is invalid: the same last valid settings.
@@ -89,16 +89,21 @@ def render_messages(messages: Sequence[OutgoingMessage]) -> Content:
     )
 
 
+PreviewRecords = Callable[[Action, Settings], list[OutgoingMessage]]
+
+
 class PreviewPane(Vertical):
-    """Shows what ``action`` would send for the test user, following every edit."""
+    """Shows what ``action`` would send for the test user, following every edit.
+
+    ``preview`` builds the records (the app passes the session's preview, so what is shown is
+    what a send builds)."""
 
     action: reactive[Action] = reactive(Action.ADD)
 
-    def __init__(self, clock: Callable[[], float], *, id: str | None = None) -> None:
+    def __init__(self, preview: PreviewRecords, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self._clock = clock
+        self._preview = preview
         self._settings: Settings | None = None
-        self._connection_name: str | None = None
         self._stale = False
         self._render_pending = False
 
@@ -111,10 +116,10 @@ class PreviewPane(Vertical):
         with VerticalScroll(id="preview-body"):
             yield Static("", id="preview-records")
 
-    def show(self, settings: Settings | None, connection_name: str) -> None:
+    def show(self, settings: Settings | None) -> None:
         """Follow the form: valid settings replace the preview; invalid ones mark it stale."""
         if settings is not None:
-            self._settings, self._connection_name = settings, connection_name
+            self._settings = settings
         self._stale = settings is None
         if self._visible_now:
             self._render_preview()
@@ -127,6 +132,10 @@ class PreviewPane(Vertical):
             self.is_mounted and self.display and self.parent is not None and (self.parent.display)
         )
 
+    def on_mount(self) -> None:
+        if self._render_pending:  # told before its tab was first shown
+            self._render_preview()
+
     def on_show(self) -> None:
         if self._render_pending:
             self._render_preview()
@@ -134,12 +143,7 @@ class PreviewPane(Vertical):
     def messages(self) -> list[OutgoingMessage]:
         if self._settings is None:
             return []
-        return messages_for_test_user(
-            self._settings,
-            self.action,
-            timestamp=int(self._clock()),
-            connection_name=self._connection_name,
-        )
+        return self._preview(self.action, self._settings)
 
     def watch_action(self, action: Action) -> None:
         if self.is_mounted:

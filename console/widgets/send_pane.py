@@ -7,18 +7,16 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
-from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Button, DataTable, Input, Label, Select, Static, Switch
 
-from console.messages import ActionChosen
+from console.messages import ActionChosen, BurstRequest, SendRequested
 from console.widgets.preview_pane import action_select
 from console.widgets.themed import themed
 from engine.event_digest import DeliveryTally
@@ -27,13 +25,6 @@ from engine.records import Action
 from engine.session import SendReport
 
 MAX_RESULT_ROWS = 400
-
-
-@dataclass(frozen=True)
-class BurstRequest:
-    count: int
-    rate: float | None
-    batch: bool
 
 
 def describe_report(report: SendReport, what: str) -> Content:
@@ -51,21 +42,21 @@ def describe_report(report: SendReport, what: str) -> Content:
 
 
 class SendPane(Vertical):
-    """Buttons to send, the burst knobs, and the results table."""
+    """Buttons to send, the burst knobs, and the results table.
+
+    The app builds it when its tab is first shown: until then (and after) it keeps what it was
+    told (results, tally, last report) and shows it once mounted.
+    """
 
     action: reactive[Action] = reactive(Action.ADD)
-
-    class SendRequested(Message):
-        """The user asked for a send from this pane (``burst`` None: once)."""
-
-        def __init__(self, action: Action, burst: BurstRequest | None) -> None:
-            super().__init__()
-            self.action = action
-            self.burst = burst
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._rows: deque[tuple[Text, ...]] = deque(maxlen=MAX_RESULT_ROWS // 2)
+        self._unsaved = False
+        self._form_valid = True
+        self._tally: Content | None = None
+        self._report: Content | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="send-toolbar"):
@@ -103,6 +94,14 @@ class SendPane(Vertical):
             ("RecordId", "record_id"),
         ):
             table.add_column(label, key=key)
+        if self._rows:
+            table.add_rows(self._rows)
+            table.move_cursor(row=table.row_count - 1)
+        self._show_unsaved()
+        if self._tally is not None:
+            self.query_one("#send-tally", Static).update(self._tally)
+        if self._report is not None:
+            self.query_one("#send-summary", Static).update(self._report)
 
     def watch_action(self, action: Action) -> None:
         if self.is_mounted:
@@ -127,25 +126,37 @@ class SendPane(Vertical):
             return "the burst count must be 1 or more, and the rate above 0"
         return BurstRequest(count, rate, self.query_one("#burst-batch", Switch).value)
 
-    @on(Button.Pressed, "#send-once")
-    def _send_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.post_message(self.SendRequested(self.action, None))
-
-    @on(Button.Pressed, "#send-burst")
-    def _burst_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
+    def request_burst(self) -> None:
+        """Ask for a burst with the knobs as they stand, or say what is wrong with them (the
+        key and the button both come here)."""
         burst = self.burst_request()
         if isinstance(burst, str):
             self.notify(burst, severity="error")
             return
-        self.post_message(self.SendRequested(self.action, burst))
+        self.post_message(SendRequested(self.action, burst))
+
+    @on(Button.Pressed, "#send-once")
+    def _send_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.post_message(SendRequested(self.action))
+
+    @on(Button.Pressed, "#send-burst")
+    def _burst_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.request_burst()
 
     def show_unsaved(self, unsaved: bool, *, form_valid: bool = True) -> None:
         """Say what a send uses: the form as it stands, or (while the form has problems)
         its last valid state — never "follows the form" when it does not."""
+        if (unsaved, form_valid) == (self._unsaved, self._form_valid):
+            return
+        self._unsaved, self._form_valid = unsaved, form_valid
+        if self.is_mounted:
+            self._show_unsaved()
+
+    def _show_unsaved(self) -> None:
         note = self.query_one("#send-note", Static)
-        if not form_valid:
+        if not self._form_valid:
             note.update(
                 Content.styled(
                     "The form has problems (see Settings): records use its last valid state, "
@@ -154,7 +165,7 @@ class SendPane(Vertical):
                     "$text-warning",
                 )
             )
-        elif unsaved:
+        elif self._unsaved:
             note.update(
                 Content.styled(
                     "Unsaved edits: records follow the form; region, endpoint, credentials, "
@@ -173,22 +184,24 @@ class SendPane(Vertical):
     def show_tally(self, tally: DeliveryTally, rate: RateAdjusted | None) -> None:
         """The running tally of this console's sends, from the engine's events."""
         pace = f" · rate {rate.records_per_second:g}/s ({rate.change.value})" if rate else ""
-        self.query_one("#send-tally", Static).update(
-            Content.styled(
-                f"So far: {tally.delivered} delivered · {tally.retrying} retrying · "
-                f"{tally.failed} failed · {tally.dead_lettered} dead-lettered · "
-                f"{tally.throttled} throttled{pace}",
-                "$text-muted",
-            )
+        self._tally = Content.styled(
+            f"So far: {tally.delivered} delivered · {tally.retrying} retrying · "
+            f"{tally.failed} failed · {tally.dead_lettered} dead-lettered · "
+            f"{tally.throttled} throttled{pace}",
+            "$text-muted",
         )
+        if self.is_mounted:
+            self.query_one("#send-tally", Static).update(self._tally)
 
     def add_results(self, events: Sequence[RecordDelivered | DeliveryGaveUp]) -> None:
         """One row per result, newest last, at most MAX_RESULT_ROWS of them."""
         if not events:
             return
-        table = self.query_one("#send-results", DataTable)
         rows = [self._result_cells(event) for event in events]
         self._rows.extend(rows)
+        if not self.is_mounted:
+            return
+        table = self.query_one("#send-results", DataTable)
         if table.row_count + len(rows) > MAX_RESULT_ROWS:
             # Rebuilt from the newest half at once: removing rows one by one is slow.
             table.clear()
@@ -215,4 +228,6 @@ class SendPane(Vertical):
         )
 
     def show_report(self, report: SendReport, what: str) -> None:
-        self.query_one("#send-summary", Static).update(describe_report(report, what))
+        self._report = describe_report(report, what)
+        if self.is_mounted:
+            self.query_one("#send-summary", Static).update(self._report)

@@ -7,13 +7,13 @@ control's state into the value that goes there; the engine alone decides whether
 from __future__ import annotations
 
 import codecs
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -198,21 +198,34 @@ class SwitchField(FieldRow):
 
 
 class ChoiceField(FieldRow):
-    """One of a fixed list (the region)."""
+    """One of a fixed list (the region). ``choices`` is called when the field is first
+    focused: the list of regions takes a moment to read, and the first screen needs only the
+    current value."""
 
-    def __init__(self, key: str, description: str, value: str, choices: Sequence[str]) -> None:
+    def __init__(
+        self, key: str, description: str, value: str, choices: Callable[[], Sequence[str]]
+    ) -> None:
         super().__init__(key, description)
         self._initial = value
-        self._choices = list(choices) if value in choices else [value, *choices]
+        self._choices: Callable[[], Sequence[str]] | None = choices
 
     def controls(self) -> Iterable[Widget]:
         self.select = Select(
-            [(choice, choice) for choice in self._choices],
-            value=self._initial,
-            allow_blank=False,
-            compact=True,
+            [(self._initial, self._initial)], value=self._initial, allow_blank=False, compact=True
         )
         yield self.select
+
+    @on(events.DescendantFocus)
+    def _load_choices(self) -> None:
+        if self._choices is None:
+            return
+        choices, self._choices = list(self._choices()), None
+        current = self.select.value
+        if current not in choices:
+            choices.insert(0, str(current))
+        with self.select.prevent(Select.Changed):  # the value stays: no edit to report
+            self.select.set_options((choice, choice) for choice in choices)
+            self.select.value = current
 
     def value(self) -> str:
         return str(self.select.value)
@@ -313,9 +326,7 @@ class IdentityRows(FieldRow):
     class RowsChanged(Message):
         """A row was added, changed or removed."""
 
-    BINDINGS = [
-        Binding("delete,backspace", "remove_row", "Remove", show=False, id="identities.remove")
-    ]
+    BINDINGS = [Binding("delete,backspace", "remove_row", "Remove", show=False)]
 
     def __init__(self, key: str, description: str, identities: Mapping[str, str]) -> None:
         super().__init__(

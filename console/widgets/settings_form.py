@@ -79,8 +79,14 @@ class SettingsForm(Vertical):
         self.connection_name = connection_name
         self._shown: Settings = loaded.settings  # what the rows were filled from
         self.settings: Settings | None = loaded.settings  # the valid draft, or None
+        # The draft sends and previews use: the last valid settings (the form's, never copied).
+        self.last_valid: Settings = loaded.settings
         self.problems: tuple[SettingsProblem, ...] = ()
         self.dirty = False
+        # The document the state above describes: the rows report a change as they are first
+        # mounted, and validating what was just loaded (reading the region list) would delay
+        # the first screen. None: validate on the next change.
+        self._validated: dict[str, Any] | None = self._shown_document()
         self._validation_scheduled = False
         self._form_level_problems = ""
         self._row_cache: list[FieldRow] | None = None
@@ -126,7 +132,8 @@ class SettingsForm(Vertical):
         """Show ``shown`` (default: the saved settings) through ``connection_name``."""
         self.loaded = loaded
         self.connection_name = connection_name
-        self._shown = shown or loaded.settings
+        self._shown = self.last_valid = shown or loaded.settings
+        self._validated = None
         self._row_cache = None
         self._form_level_problems = ""
         await self.recompose()
@@ -135,15 +142,17 @@ class SettingsForm(Vertical):
     def saved_as(self, loaded: LoadedSettings) -> None:
         """The form's settings are now on disk as ``loaded``: nothing is unsaved any more."""
         self.loaded = loaded
-        self._shown = loaded.settings
+        self._shown = self.last_valid = loaded.settings
+        self._validated = None
         self.query_one("#editing-connection", Label).update(self._toolbar_text())
         self.query_one("#field-help", Static).update(self._file_text())
         self.schedule_validation()
 
-    def on_mount(self) -> None:
-        self.schedule_validation()
-
     # -- reading and validating ----------------------------------------------------------
+
+    def _shown_document(self) -> dict[str, Any]:
+        shown = self._shown
+        return shown.to_document(secret=shown.account.secret_access_key.get_secret_value())
 
     def document(self) -> dict[str, Any]:
         """The settings document the form describes (unvalidated)."""
@@ -162,18 +171,26 @@ class SettingsForm(Vertical):
 
     def _validate(self) -> None:
         self._validation_scheduled = False
+        document = self.document()
+        if document == self._validated:
+            return
+        self._validated = document
         try:
-            settings: Settings | None = settings_from_document(
-                self.document(), str(self.loaded.path)
-            )
+            settings: Settings | None = settings_from_document(document, str(self.loaded.path))
             problems: tuple[SettingsProblem, ...] = ()
         except SettingsError as error:
             settings, problems = None, error.problems
         self.settings = settings
+        if settings is not None:
+            self.last_valid = settings
         self.problems = problems
         self.dirty = settings is None or _comparable(settings) != _comparable(self.loaded.settings)
         self._show_problems(problems)
         self.post_message(SettingsEdited(settings, problems, dirty=self.dirty))
+
+    def unsaved_draft(self) -> Settings | None:
+        """The settings sends and previews follow while there are unsaved edits, else None."""
+        return self.last_valid if self.dirty else None
 
     def _rows(self) -> list[FieldRow]:
         # Queried once per layout: a query over the whole form on every keystroke is slow.

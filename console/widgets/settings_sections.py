@@ -31,6 +31,7 @@ from console.widgets.settings_fields import (
     excluded_identity_keys,
     identity_options,
 )
+from engine.identities import FORWARD_FLAGS
 from engine.regions import firehose_regions
 from engine.settings import (
     SANDBOX_FAILURES,
@@ -53,18 +54,16 @@ def _description(model: type[BaseModel], name: str) -> str:
 class SectionTitle(Static, can_focus=True):
     """A section's title; enter, space or a click folds or opens the section."""
 
-    BINDINGS = [
-        Binding("enter,space", "toggle", "Open/fold", show=False, id="settings.toggle-section")
-    ]
+    BINDINGS = [Binding("enter,space", "toggle_section", "Open/fold", show=False)]
 
-    async def action_toggle(self) -> None:
+    async def action_toggle_section(self) -> None:
         section = self.parent
         if isinstance(section, FormSection):
             await section.toggle()
 
     async def _on_click(self, event: events.Click) -> None:
         event.stop()
-        await self.action_toggle()
+        await self.action_toggle_section()
 
 
 class FormSection(Vertical):
@@ -163,6 +162,13 @@ def form_sections(
     ]
 
 
+def connection_switches() -> list[str]:
+    """The connection's on/off settings, in the settings file's order; which identities have a
+    forward flag is the engine's table (``FORWARD_FLAGS``), never repeated here."""
+    switches = {"send_anonymous_users", *FORWARD_FLAGS}
+    return [name for name in ConnectionSettings.model_fields if name in switches]
+
+
 def connection_rows(prefix: str, connection: ConnectionSettings) -> Iterable[FieldRow]:
     def describe(field: str) -> str:
         return _description(ConnectionSettings, field)
@@ -172,20 +178,14 @@ def connection_rows(prefix: str, connection: ConnectionSettings) -> Iterable[Fie
         describe("delivery_stream_name"),
         connection.delivery_stream_name,
     )
-    yield ChoiceField(f"{prefix}.region", describe("region"), connection.region, firehose_regions())
+    yield ChoiceField(f"{prefix}.region", describe("region"), connection.region, firehose_regions)
     yield TextField(
         f"{prefix}.endpoint_url",
         describe("endpoint_url"),
         connection.endpoint_url,
         placeholder="empty: AWS",
     )
-    for flag in (
-        "send_anonymous_users",
-        "forward_email_addresses",
-        "forward_customer_ids",
-        "forward_idfas",
-        "forward_google_advertising_ids",
-    ):
+    for flag in connection_switches():
         yield SwitchField(f"{prefix}.{flag}", describe(flag), getattr(connection, flag))
     yield PickerField(
         f"{prefix}.identities_to_exclude",

@@ -33,11 +33,13 @@ def check_text(check: Check) -> Content:
 
 
 class VerifyPane(VerticalScroll):
-    """The last verification report; empty until the first one arrives."""
+    """The last verification report; empty until the first one arrives. Built when its tab is
+    first shown, it shows the report it was given before."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.report: VerificationReport | None = None
+        self._checking = False
 
     def compose(self) -> ComposeResult:
         yield Static("Not yet checked: verification runs in the background.", id="verdict")
@@ -56,14 +58,28 @@ class VerifyPane(VerticalScroll):
         )
         yield Static("", id="verify-notes")
 
+    async def on_mount(self) -> None:
+        if self.report is not None:
+            await self._show_report(self.report)
+        elif self._checking:
+            self._show_checking()
+
     def show_checking(self) -> None:
-        if self.report is None:
-            self.query_one("#verdict", Static).update(
-                Content.styled("Checking the connection…", "$text-muted italic")
-            )
+        self._checking = True
+        if self.report is None and self.is_mounted:
+            self._show_checking()
+
+    def _show_checking(self) -> None:
+        self.query_one("#verdict", Static).update(
+            Content.styled("Checking the connection…", "$text-muted italic")
+        )
 
     async def show_report(self, report: VerificationReport) -> None:
         self.report = report
+        if self.is_mounted:
+            await self._show_report(report)
+
+    async def _show_report(self, report: VerificationReport) -> None:
         self.query_one("#verdict", Static).update(verdict(report))
         checklist = self.query_one("#checklist", Vertical)
         await checklist.remove_children()

@@ -8,15 +8,19 @@ needed (pytest-textual-snapshot drives its own event loop the same way).
 from __future__ import annotations
 
 import asyncio
-import io
+import html
+import re
 import uuid
+import weakref
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import tomli_w
-from rich.console import Console
+from rich.cells import cell_len
 from textual.app import App
+from textual.message import Message
+from textual.notifications import Notify
 from textual.pilot import Pilot
 
 from console.app import FirehoseConsoleApp
@@ -26,6 +30,7 @@ from engine.settings_file import load_settings
 
 FROZEN_CLOCK = 1234565788.0  # the seed's MembershipChangedTimestamp
 
+M = TypeVar("M", bound=Message)
 Scenario = Callable[[FirehoseConsoleApp, Pilot[int]], Awaitable[None]]
 
 
@@ -64,16 +69,38 @@ def status(app: FirehoseConsoleApp) -> str:
     return str(app.query_one(StatusLine).render())
 
 
+# Every message each app under test received, in order (Textual's message_hook, as Harlequin's
+# tests use it): tests assert on what the app was told, not on its private state.
+_RECEIVED: weakref.WeakKeyDictionary[App[Any], list[Message]] = weakref.WeakKeyDictionary()
+
+
+def received(app: App[Any], kind: type[M]) -> list[M]:
+    """The messages of type ``kind`` posted in ``app`` so far, oldest first (a bubbling
+    message reaches several widgets: it is listed once)."""
+    seen: set[int] = set()
+    found = []
+    for message in _RECEIVED.get(app, []):
+        if isinstance(message, kind) and id(message) not in seen:
+            seen.add(id(message))
+            found.append(message)
+    return found
+
+
 def notifications(app: App[Any]) -> str:
-    """Every notification shown so far, title and message, one per line."""
-    return "\n".join(f"{note.title}: {note.message}" for note in app._notifications)
+    """Every notification posted so far, title and message, one per line."""
+    return "\n".join(
+        f"{notify.notification.title}: {notify.notification.message}"
+        for notify in received(app, Notify)
+    )
 
 
 def run_scenario(
     app: FirehoseConsoleApp, scenario: Scenario, size: tuple[int, int] = (80, 24)
 ) -> None:
+    messages = _RECEIVED.setdefault(app, [])
+
     async def main() -> None:
-        async with app.run_test(size=size) as pilot:  # toasts recorded, not drawn
+        async with app.run_test(size=size, message_hook=messages.append) as pilot:
             await settle(pilot)
             await scenario(app, pilot)
 
@@ -137,13 +164,22 @@ async def paste(pilot: Pilot[Any], text: str) -> None:
     await pilot.pause()
 
 
+# Rich's SVG export puts each run of text at x = column × (20 px × 0.61) on line N.
+_SVG_CHARACTER_WIDTH = 20 * 0.61
+_SVG_TEXT = re.compile(r'<text [^>]*?x="([0-9.]+)"[^>]*?-line-(\d+)\)">(.*?)</text>')
+
+
 def screen_text(app: App[Any]) -> str:
-    """Every character the current screen shows (dialogs included), one line per row."""
-    width, height = app.size
-    console = Console(
-        width=width, height=height, file=io.StringIO(), record=True, legacy_windows=False
-    )
-    console.print(
-        app.screen._compositor.render_update(full=True, screen_stack=app._background_screens)
-    )
-    return console.export_text()
+    """Every character the current screen shows (dialogs included), one line per row, read
+    from Textual's public screenshot (an SVG)."""
+    rows: dict[int, list[tuple[int, str]]] = {}
+    for x, line, text in _SVG_TEXT.findall(app.export_screenshot()):
+        column = round(float(x) / _SVG_CHARACTER_WIDTH)
+        rows.setdefault(int(line), []).append((column, html.unescape(text).replace("\xa0", " ")))
+    lines = []
+    for number in range(app.size.height):
+        shown = ""
+        for column, text in sorted(rows.get(number, [])):
+            shown += " " * max(0, column - cell_len(shown)) + text
+        lines.append(shown.rstrip())
+    return "\n".join(lines) + "\n"

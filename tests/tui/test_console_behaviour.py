@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,31 +14,27 @@ from textual.widgets import DataTable
 
 from console.app import FirehoseConsoleApp
 from console.commands import CONSOLE_ACTIONS, ConsoleCommands
-from console.widgets.dialogs import AddConnectionScreen, ChooseConnectionScreen, ConfirmScreen
 from console.widgets.preview_pane import PreviewPane
-from console.widgets.settings_fields import IdentityRows
-from console.widgets.settings_sections import SectionTitle
-from engine.records import Action
+from engine.event_digest import EventDigest
+from engine.events import RecordDelivered
+from engine.records import Action, MessageKind
 from engine.session import ConsoleSession
 
 
-def test_every_binding_has_an_id_and_every_action_a_palette_entry() -> None:
-    owners = (
-        FirehoseConsoleApp,
-        ConfirmScreen,
-        ChooseConnectionScreen,
-        AddConnectionScreen,
-        IdentityRows,
-        SectionTitle,
-    )
-    for owner in owners:
-        for binding in owner.BINDINGS:
-            assert isinstance(binding, Binding) and binding.id, f"{owner.__name__}: {binding}"
+def test_every_action_has_one_palette_entry_and_its_key_in_the_help() -> None:
     texts = [action.palette_text for action in CONSOLE_ACTIONS]
     assert len(set(texts)) == len(texts)
     assert all(text.count(": ") == 1 for text in texts)
     for name in ("Send: Send add", "Verify: Verify connection", "Settings: Save settings"):
         assert name in texts
+    # Keys are fixed (README: the console tour): the bindings are exactly the table's.
+    table_keys = {(action.key, action.action) for action in CONSOLE_ACTIONS}
+    app_keys = {
+        (binding.key, binding.action)
+        for binding in FirehoseConsoleApp.BINDINGS
+        if isinstance(binding, Binding) and binding.action != "verify_connection"
+    }
+    assert app_keys == table_keys
 
 
 def test_the_footer_shows_each_tab_keys_and_the_palette_runs_actions(tmp_path: Path) -> None:
@@ -52,8 +49,11 @@ def test_the_footer_shows_each_tab_keys_and_the_palette_runs_actions(tmp_path: P
                     assert f"{app.key_for(action)} {action.footer}" in footer, (tab, footer)
 
         provider = ConsoleCommands(app.screen)
-        discovered = [hit.text async for hit in provider.discover()]
-        assert discovered == [action.palette_text for action in CONSOLE_ACTIONS]
+        hits = [hit async for hit in provider.discover()]
+        assert [hit.text for hit in hits] == [action.palette_text for action in CONSOLE_ACTIONS]
+        assert [hit.help for hit in hits][:1] == [
+            "Validate and save the settings file (atomically) — key ^s"
+        ]
 
         await pilot.press("f1", "ctrl+p")
         await pilot.press(*"preview remove")
@@ -82,6 +82,7 @@ def test_a_failing_call_becomes_an_alert_and_a_notification(
         )
         assert status(app).endswith("· failing")
         await pilot.press("f4")
+        await pilot.pause()
         table = app.query_one("#alerts-table", DataTable)
         [row] = [" | ".join(map(str, table.get_row(key))) for key in table.rows]
         assert row.startswith("Verify connection failed | error | 1")
@@ -90,5 +91,39 @@ def test_a_failing_call_becomes_an_alert_and_a_notification(
         await settle(pilot)
         [row] = [" | ".join(map(str, table.get_row(key))) for key in table.rows]
         assert row.startswith("Verify connection failed | error | 2")
+
+    run_scenario(app, scenario)
+
+
+def sample_delivered(number: int) -> RecordDelivered:
+    return RecordDelivered(f"m{number}", MessageKind.ADD, f"r{number}", 1, 0.01, datetime.now(UTC))
+
+
+def test_a_dead_event_pump_is_shown_and_restarted(tmp_path: Path) -> None:
+    app = make_app(tmp_path / "settings.toml", auto_verify=False)
+
+    async def scenario(app: FirehoseConsoleApp, pilot: Pilot[int]) -> None:
+        pump = app.event_pump
+        hand_to_screen = pump.consumer
+        failures = iter([RuntimeError("the screen was busy")])
+
+        def fails_once(digest: EventDigest) -> None:
+            failure = next(failures, None)
+            if failure is not None:
+                raise failure
+            hand_to_screen(digest)
+
+        pump.consumer = fails_once
+        app.event_sink(sample_delivered(1))
+        await settle(pilot)
+        assert (
+            "Screen updates from the engine failed: RuntimeError: the screen was busy. "
+            "Updates restarted." in notifications(app)
+        )
+        app.event_sink(sample_delivered(2))  # the restarted pump brings this one
+        await settle(pilot)
+        assert pump.error is None
+        await pilot.press("f3")
+        assert "So far: 2 delivered" in screen_text(app)  # the tally counts the lost digest too
 
     run_scenario(app, scenario)

@@ -8,16 +8,20 @@ from pathlib import Path
 from driving import (
     make_app,
     notifications,
+    received,
     run_scenario,
     sandbox_settings,
     screen_text,
     settle,
     type_into,
 )
+from textual.message import Message
 from textual.pilot import Pilot
-from textual.widgets import DataTable, RichLog, TextArea
+from textual.widgets import DataTable, Input, RichLog, TextArea
 
 from console.app import FirehoseConsoleApp
+from console.messages import BurstRequest, EventsDigested, SendFinished, SendRequested
+from engine.records import Action
 
 
 def attempt_log(app: FirehoseConsoleApp) -> str:
@@ -45,6 +49,66 @@ def test_send_add_shows_a_delivered_result_and_a_delivered_record(tmp_path: Path
         assert '"MembershipChangedTimestamp":"1234565788"' in record
         assert '"IsMember":true' in record
         assert "1 record(s) in the sandbox's S3 bucket" in screen_text(app)
+
+    run_scenario(app, scenario)
+
+
+def test_a_sends_result_reaches_the_screen_before_its_summary(tmp_path: Path) -> None:
+    app = make_app(sandbox_settings(tmp_path), use_sandbox=True, auto_verify=False)
+
+    def delivered_in(message: Message) -> int:
+        if isinstance(message, EventsDigested):
+            return message.digest.counts.get("RecordDelivered", 0)
+        return 0
+
+    async def scenario(app: FirehoseConsoleApp, pilot: Pilot[int]) -> None:
+        for _ in range(3):
+            await pilot.press("f3", "a")
+            await settle(pilot)
+        order = [
+            "summary" if isinstance(m, SendFinished) else "result"
+            for m in received(app, Message)
+            if isinstance(m, SendFinished) or delivered_in(m)
+        ]
+        assert order == ["result", "summary"] * 3
+
+    run_scenario(app, scenario)
+
+
+def test_keys_and_buttons_start_a_send_through_one_message(tmp_path: Path) -> None:
+    app = make_app(sandbox_settings(tmp_path), use_sandbox=True, auto_verify=False)
+
+    async def scenario(app: FirehoseConsoleApp, pilot: Pilot[int]) -> None:
+        await pilot.press("f3", "r")
+        await settle(pilot)
+        await pilot.click("#send-once")
+        await settle(pilot)
+        app.query_one("#burst-count", Input).value = "3"
+        await pilot.press("b")
+        await settle(pilot)
+        await pilot.click("#send-burst")
+        await settle(pilot)
+        app.query_one("#burst-count", Input).value = "0"
+        await pilot.press("b")
+        await pilot.click("#send-burst")
+        await settle(pilot)
+        requests = [(m.action, m.burst) for m in received(app, SendRequested)]
+        burst = BurstRequest(3, None, False)
+        assert requests == [
+            (Action.REMOVE, None),
+            (Action.REMOVE, None),
+            (Action.REMOVE, burst),
+            (Action.REMOVE, burst),
+        ]
+        reports = [(m.what, m.report.delivered) for m in received(app, SendFinished)]
+        assert reports == [
+            ("Send remove", 1),
+            ("Send remove", 1),
+            ("Burst of 3 remove", 3),
+            ("Burst of 3 remove", 3),
+        ]
+        refused = "the burst count must be 1 or more, and the rate above 0"
+        assert notifications(app).count(refused) == 2
 
     run_scenario(app, scenario)
 
@@ -127,5 +191,20 @@ def test_verify_shows_the_checklist_and_copies_the_policy(tmp_path: Path) -> Non
         await pilot.press("ctrl+r")
         await settle(pilot)
         assert "· verified" in screen_text(app)
+
+    run_scenario(app, scenario)
+
+
+def test_the_attempt_log_written_while_hidden_wraps_at_its_own_width(tmp_path: Path) -> None:
+    app = make_app(sandbox_settings(tmp_path), use_sandbox=True, auto_verify=False)
+
+    async def scenario(app: FirehoseConsoleApp, pilot: Pilot[int]) -> None:
+        await pilot.press("f4", "f3", "a")  # the log has been laid out, and is hidden now
+        await settle(pilot)
+        await pilot.press("f4")
+        await settle(pilot)
+        lines = [strip.text for strip in app.query_one(RichLog).lines]
+        # At the log's 20-column minimum this phrase would be cut over two lines.
+        assert any("delivered after 1 attempt(s)" in line for line in lines), lines
 
     run_scenario(app, scenario)

@@ -276,3 +276,27 @@ def test_with_problems_in_the_form_preview_and_send_say_the_same_and_fit(
         assert "The form has problems" not in screen_text(app)
 
     run_scenario(app, scenario)
+
+
+def test_the_region_list_is_read_when_the_field_is_first_focused(tmp_path: Path) -> None:
+    app = make_app(two_connections(tmp_path), auto_verify=False)
+
+    async def scenario(app: FirehoseConsoleApp, pilot: Pilot[int]) -> None:
+        from textual.widgets import Select
+
+        from engine.regions import firehose_regions
+
+        select = field(app, "connections.travel.region").query_one(Select)
+        assert select.value == "us-east-1"
+        select.focus()
+        await settle(pilot)
+        assert select.value == "us-east-1"
+        assert status(app).endswith("not yet checked")  # still nothing unsaved
+        await pilot.press("enter", "down", "enter")  # open the list, take the next region
+        await settle(pilot)
+        regions = firehose_regions()
+        chosen = regions[regions.index("us-east-1") + 1]
+        assert field(app, "connections.travel.region").value() == chosen
+        assert status(app).endswith("● unsaved")
+
+    run_scenario(app, scenario)

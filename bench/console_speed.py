@@ -1,0 +1,260 @@
+"""The console's speed as a person sees it, against a bare Textual app with six tabs of plain
+text (``bench/bare_tabs_app.py``), both measured in this run with the same harness: each runs
+in its own tmux server at 80×24, and the screen is read with ``tmux capture-pane`` every few
+milliseconds.
+
+- launch: from starting the process to its first full screen (no settings file for the
+  console), median of ``--launches`` fresh starts, interleaved;
+- tab switch: from sending the key (f1–f6, round and round, so the first visit to each tab is
+  among them) to the new tab's content on screen, p95 of ``--switches``;
+- with ``--burst N`` (default 100,000; 0 skips it): the same tab switches while the console
+  sends a burst of N records (batched) to its embedded sandbox, as a p95 ratio to the quiet
+  switches, and the console's resident memory before and at the end of the burst.
+
+Needs tmux. Prints the figures and the ratios with the machine's load.
+
+    python bench/console_speed.py [--launches 5] [--switches 30] [--burst 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path[:0] = [str(ROOT), str(BENCH)]
+
+from _sandbox_host import load_average, machine  # noqa: E402
+
+PYTHON = str(Path(sys.executable))
+POLL_SECONDS = 0.004
+TIMEOUT_SECONDS = 600.0  # a burst of 100,000 in the console takes a minute or two
+KEYS = ("F1", "F2", "F3", "F4", "F5", "F6")
+
+
+@dataclass(frozen=True)
+class Subject:
+    """A program under test: how to start it, what its first full screen shows, and what
+    each tab (f1–f6) shows once switched to."""
+
+    name: str
+    command: str
+    first_screen: tuple[str, ...]
+    tab_markers: tuple[str, ...]
+
+
+def bare_app() -> Subject:
+    titles = ("Settings", "Preview", "Send", "Alerts", "Verify", "Delivered")
+    return Subject(
+        "bare Textual, six tabs",
+        f"{PYTHON} {BENCH / 'bare_tabs_app.py'}",
+        ("Settings tab content", "Settings: line 18", "^p palette"),
+        tuple(f"{title} tab content" for title in titles),
+    )
+
+
+def console(state: Path) -> Subject:
+    command = (
+        f"env XDG_STATE_HOME={state} {Path(PYTHON).parent / 'firehose-console'} "
+        f"--settings {state / 'absent-settings.toml'}"
+    )
+    return Subject(
+        "firehose-console",
+        command,
+        ("· sandbox", "Stream and what is forwarded", "identities_to_exclude", "^p palette"),
+        (
+            "Stream and what is forwarded",
+            "Record 1 of 1",
+            "Burst of",
+            "Attempt log (newest last)",
+            "IAM policy for the IAM user",
+            "in the sandbox's S3 bucket",
+        ),
+    )
+
+
+class Terminal:
+    """One tmux server (a socket of its own) running one program at 80×24."""
+
+    def __init__(self, command: str) -> None:
+        self.socket = f"console-speed-{os.getpid()}-{time.monotonic_ns()}"
+        self.command = command
+        self.socket_path: Path | None = None
+
+    def tmux(self, *arguments: str) -> str:
+        done = subprocess.run(
+            ["tmux", "-L", self.socket, *arguments], capture_output=True, text=True, check=True
+        )
+        return done.stdout
+
+    def start(self) -> None:
+        self.tmux("new-session", "-d", "-s", "bench", "-x", "80", "-y", "24", self.command)
+        self.socket_path = Path(self.tmux("display-message", "-p", "#{socket_path}").strip())
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p", "-t", "bench")
+
+    def wait_for(self, markers: Sequence[str]) -> float:
+        """Poll the screen until it shows every marker; the monotonic time it first did."""
+        deadline = time.monotonic() + TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            shown = self.screen()
+            if all(marker in shown for marker in markers):
+                return time.monotonic()
+            time.sleep(POLL_SECONDS)
+        raise TimeoutError(f"{markers} not on screen:\n{self.screen()}")
+
+    def press(self, key: str) -> None:
+        self.tmux("send-keys", "-t", "bench", key)
+
+    def pid(self) -> int:
+        return int(self.tmux("list-panes", "-t", "bench", "-F", "#{pane_pid}").strip())
+
+    def stop(self) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
+        if self.socket_path is not None:  # tmux leaves the socket file behind
+            self.socket_path.unlink(missing_ok=True)
+
+
+def launch_seconds(subject: Subject) -> float:
+    terminal = Terminal(subject.command)
+    started = time.monotonic()
+    terminal.start()
+    try:
+        return terminal.wait_for(subject.first_screen) - started
+    finally:
+        terminal.stop()
+
+
+def switch_seconds(terminal: Terminal, subject: Subject, count: int) -> list[float]:
+    """``count`` tab switches, f2 f3 … f6 f1 f2 …: key to the new tab's content shown."""
+    times = []
+    for number in range(1, count + 1):
+        tab = number % len(KEYS)
+        started = time.monotonic()
+        terminal.press(KEYS[tab])
+        times.append(terminal.wait_for([subject.tab_markers[tab]]) - started)
+        time.sleep(0.15)  # a person's pace: the app is idle again before the next key
+    return times
+
+
+def p95(values: Sequence[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def resident_mb(pid: int) -> float:
+    """Resident memory of ``pid`` and its children (the console is the pane's process)."""
+    total = 0
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(child) for child in children.read_text().split()]
+    for each in pids:
+        for line in Path(f"/proc/{each}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total / 1024
+
+
+def start_burst(terminal: Terminal, count: int) -> None:
+    """On the Send tab: the count, batch on, then b (the keys a person would press)."""
+    terminal.press("F3")
+    terminal.wait_for(["Burst of"])
+    time.sleep(0.3)
+    for key in ("Tab", "Tab", "Tab"):  # the action, Send, then the count field
+        terminal.press(key)
+        time.sleep(0.1)
+    terminal.tmux("send-keys", "-t", "bench", "End", "C-u")
+    time.sleep(0.3)
+    terminal.tmux("send-keys", "-t", "bench", "-l", str(count))
+    terminal.wait_for([f"Burst of {count}"])
+    for key in ("Tab", "Tab", "Space"):  # the rate field, the batch switch: on
+        terminal.press(key)
+        time.sleep(0.3)
+    terminal.press("b")
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:,.0f} ms"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--launches", type=int, default=5)
+    parser.add_argument("--switches", type=int, default=30)
+    parser.add_argument("--burst", type=int, default=100_000)
+    options = parser.parse_args()
+    if subprocess.run(["which", "tmux"], capture_output=True).returncode != 0:
+        print("console_speed: tmux is not installed; nothing measured.", file=sys.stderr)
+        return 1
+
+    print(f"console speed: {machine()}; load average {load_average()}")
+    with tempfile.TemporaryDirectory(prefix="console-speed-") as folder:
+        bare, tui = bare_app(), console(Path(folder))
+        launches: dict[str, list[float]] = {bare.name: [], tui.name: []}
+        for _ in range(options.launches):
+            for subject in (bare, tui):
+                launches[subject.name].append(launch_seconds(subject))
+
+        switches: dict[str, list[float]] = {}
+        during: list[float] = []
+        memory: tuple[float, float] | None = None
+        for subject in (bare, tui):
+            terminal = Terminal(subject.command)
+            terminal.start()
+            try:
+                terminal.wait_for(subject.first_screen)
+                time.sleep(1.0)  # the console verifies in the background after its first paint
+                switches[subject.name] = switch_seconds(terminal, subject, options.switches)
+                if subject is tui and options.burst > 0:
+                    before = resident_mb(terminal.pid())
+                    start_burst(terminal, options.burst)
+                    time.sleep(1.0)
+                    during = switch_seconds(terminal, subject, options.switches)
+                    peak = resident_mb(terminal.pid())
+                    terminal.press("F3")
+                    terminal.wait_for([f"Burst of {options.burst} add: requested"])
+                    memory = (before, max(peak, resident_mb(terminal.pid())))
+            finally:
+                terminal.stop()
+
+    print(f"load average after: {load_average()}")
+    bare_launch = statistics.median(launches[bare.name])
+    tui_launch = statistics.median(launches[tui.name])
+    print("\n| | bare Textual | console | ratio | goal |")
+    print("|---|---|---|---|---|")
+    print(
+        f"| launch to first full screen, median of {options.launches} | {ms(bare_launch)} | "
+        f"{ms(tui_launch)} | {tui_launch / bare_launch:.2f} | ≤ 1.5 |"
+    )
+    bare_switch, tui_switch = p95(switches[bare.name]), p95(switches[tui.name])
+    print(
+        f"| tab switch, key to content, p95 of {options.switches} | {ms(bare_switch)} | "
+        f"{ms(tui_switch)} | {tui_switch / bare_switch:.2f} | ≤ 2 |"
+    )
+    print(
+        f"| tab switch, median | {ms(statistics.median(switches[bare.name]))} | "
+        f"{ms(statistics.median(switches[tui.name]))} | | |"
+    )
+    if during and memory:
+        print(
+            f"\nDuring a burst of {options.burst:,} (batched, embedded sandbox): tab switch p95 "
+            f"{ms(p95(during))} vs {ms(tui_switch)} quiet: {p95(during) / tui_switch:.2f} "
+            f"(goal ≤ 2); resident memory {memory[0]:,.0f} MB before, "
+            f"{memory[1]:,.0f} MB at the end of the burst."
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
