@@ -28,7 +28,8 @@ def citations() -> list[tuple[str, str]]:
     for path in python_sources():
         for match in CITATION.finditer(path.read_text(encoding="utf-8")):
             where = str(path.relative_to(ROOT))
-            found += [(where, title) for title in match.groups() if title is not None]
+            # A citation wrapped over two lines names the same heading.
+            found += [(where, " ".join(title.split())) for title in match.groups() if title]
     return found
 
 
