@@ -227,18 +227,23 @@ class Deliverer:
         possible_duplicates: set[int] = set()  # indexes whose answer was lost or unusable
         attempt = 0
         last_failure: dict[int, Failure] = {}
+
+        def stop_before(attempt: int) -> None:
+            """Cancelled before ``attempt``: the pending records are never sent, or given up."""
+            self._stop_batch(
+                messages,
+                pending,
+                last_failure,
+                attempt - 1,
+                started,
+                outcomes,
+                possible_duplicates,
+            )
+
         while pending:
             attempt += 1
             if self.cancelled:
-                self._stop_batch(
-                    messages,
-                    pending,
-                    last_failure,
-                    attempt - 1,
-                    started,
-                    outcomes,
-                    possible_duplicates,
-                )
+                stop_before(attempt)
                 break
             for index in pending:
                 message = messages[index]
@@ -249,15 +254,7 @@ class Deliverer:
                     stream_name, [messages[index].data_bytes for index in pending]
                 )
             except SendCancelled:
-                self._stop_batch(
-                    messages,
-                    pending,
-                    last_failure,
-                    attempt - 1,
-                    started,
-                    outcomes,
-                    possible_duplicates,
-                )
+                stop_before(attempt)
                 break
             except Exception as error:  # the whole call failed: every record in it failed
                 failures: list[Failure | None] = [classify(error)] * len(pending)
