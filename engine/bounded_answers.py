@@ -67,7 +67,7 @@ class BoundedAnswers:
         if caller_streams:
             return response
         body = self._read_body(response.raw, request.url, deadline)
-        return AWSResponse(response.url, response.status_code, response.headers, _ReadBody(body))
+        return AWSResponse(response.url, response.status_code, response.headers, ReadBody(body))
 
     def _read_body(self, raw: Any, url: str, deadline: float) -> bytes:
         chunks: list[bytes] = []
@@ -136,8 +136,9 @@ def _drop_connection(raw: Any) -> None:
     raw.release_conn()
 
 
-class _ReadBody:
-    """An answer body already read: what AWSResponse.content expects of ``raw``."""
+class ReadBody:
+    """An answer body already read (or made up, as the sandbox's chaos does): what
+    AWSResponse.content expects of ``raw``, which botocore reads via stream()."""
 
     def __init__(self, body: bytes) -> None:
         self._body = body

@@ -31,6 +31,7 @@ from botocore.client import BaseClient
 from botocore.exceptions import ReadTimeoutError
 from botocore.model import OperationModel
 
+from engine.bounded_answers import ReadBody
 from engine.settings import SANDBOX_FAILURES
 
 CHAOS_KINDS: tuple[str, ...] = SANDBOX_FAILURES
@@ -218,19 +219,6 @@ class _Chaos:
         return ""  # a timeout has no answer to carry a message
 
 
-class _StaticBody:
-    """The raw body of a response made up in before-send: botocore reads it via stream()."""
-
-    def __init__(self, body: bytes) -> None:
-        self._body = body
-
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self._body
-
-    def read(self, *_: Any, **__: Any) -> bytes:
-        return self._body
-
-
 def _json_response(url: str, status: int, document: dict[str, Any]) -> AWSResponse:
     body = json.dumps(document).encode("utf-8")
     headers = {
@@ -238,4 +226,4 @@ def _json_response(url: str, status: int, document: dict[str, Any]) -> AWSRespon
         "Content-Length": str(len(body)),
         "x-amzn-RequestId": str(uuid.uuid4()),
     }
-    return AWSResponse(url, status, headers, _StaticBody(body))
+    return AWSResponse(url, status, headers, ReadBody(body))
