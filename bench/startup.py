@@ -117,11 +117,13 @@ def main() -> None:
             f"  {name:<38} {median * 1000:6.0f} ms   ratio to import boto3 {median / baseline:.2f}"
             f"   ({min(values) * 1000:.0f}–{max(values) * 1000:.0f} ms)"
         )
-    if not tui_present():
-        print("  TUI not present (no console/app.py here that imports): first screen not measured")
-    elif tui_error:
-        print(f"  TUI present, but its first screen could not be measured: {tui_error}")
     print(f"load average after: {load_average()}")
+    if not tui_present():
+        sys.exit(
+            "the console (console/app.py) does not import here: its first screen is unmeasured"
+        )
+    if tui_error:
+        sys.exit(f"the console's first screen could not be measured: {tui_error}")
 
 
 if __name__ == "__main__":

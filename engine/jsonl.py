@@ -148,11 +148,6 @@ def append_json_lines(
     return len(data)
 
 
-def append_json_line(path: Path, document: dict[str, Any]) -> None:
-    """Append one document as a line, flushed to disk before returning."""
-    append_json_lines(path, [document])
-
-
 def read_lines(path: Path) -> list[JournalLine]:
     """Every non-blank line of the file with its document (None when it is not a JSON
     object: torn, zeroed, not JSON). Nothing is skipped: the caller decides what is damaged."""

@@ -127,13 +127,10 @@ class RecordContext:
         )
 
 
-def test_user_from_settings(settings: Settings, *, new_identities: bool = False) -> AudienceUser:
+def configured_test_user(settings: Settings, *, new_identities: bool = False) -> AudienceUser:
     """The configured test user (with its identities after a change, if asked)."""
     user = settings.test_user
     return AudienceUser(user.mpid, user.new_identities if new_identities else user.identities)
-
-
-test_user_from_settings.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
 
 
 def forwarded_identities(
@@ -405,7 +402,7 @@ def iter_burst_messages(
             yield build_delete_message(context, timestamp=timestamp)
         return
     indexes: Iterable[int | None] = [None] if count <= 1 else range(1, count + 1)
-    user = _SharedIdentities(test_user_from_settings(settings), context)
+    user = _SharedIdentities(configured_test_user(settings), context)
     if action is not Action.IDENTITY_CHANGE:
         is_member = action is Action.ADD
         for index in indexes:
@@ -413,7 +410,7 @@ def iter_burst_messages(
                 context, user, index, is_member=is_member, timestamp=stamp, action=action
             )
         return
-    changed = _SharedIdentities(test_user_from_settings(settings, new_identities=True), context)
+    changed = _SharedIdentities(configured_test_user(settings, new_identities=True), context)
     for index in indexes:
         follows: str | None = None
         if context.send_remove_on_identity_change:

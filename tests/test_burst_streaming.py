@@ -30,9 +30,9 @@ from engine.records import (
     build_messages,
     burst_messages,
     burst_size,
+    configured_test_user,
     iter_burst_messages,
     synthetic_user,
-    test_user_from_settings,
 )
 from engine.session import OUTCOMES_KEPT, ConsoleSession
 from engine.settings import Settings
@@ -270,8 +270,8 @@ def test_a_streamed_burst_is_the_same_records_as_synthetic_users_built_one_by_on
         }
     )
     context = RecordContext.from_settings(settings)
-    base = test_user_from_settings(settings)
-    changed = test_user_from_settings(settings, new_identities=True)
+    base = configured_test_user(settings)
+    changed = configured_test_user(settings, new_identities=True)
     streamed = list(iter_burst_messages(settings, Action.IDENTITY_CHANGE, 3, timestamp=9))
     built = [
         message
@@ -526,8 +526,8 @@ def test_a_burst_record_filled_from_its_template_is_exactly_the_encoded_record(v
         }
     )
     context = RecordContext.from_settings(settings)
-    base = test_user_from_settings(settings)
-    changed = test_user_from_settings(settings, new_identities=True)
+    base = configured_test_user(settings)
+    changed = configured_test_user(settings, new_identities=True)
     streamed = list(iter_burst_messages(settings, Action.IDENTITY_CHANGE, 12, timestamp=5))
     for n in (1, 7, 12):
         remove, readd = build_messages(

@@ -21,7 +21,7 @@ from engine.dead_letters import DeadLetter, DeadLetterJournal
 from engine.delivery import Deliverer, RetryPolicy
 from engine.events import InterruptedRunRecovered
 from engine.gateway import BatchEntryResult
-from engine.jsonl import append_json_line, read_json_lines
+from engine.jsonl import append_json_lines, read_json_lines
 from engine.outbox import Outbox
 from engine.records import Action, AudienceUser, RecordContext, build_messages
 from engine.session import ConsoleSession
@@ -79,10 +79,10 @@ def deliverer(sender, tmp_path: Path, outbox: Outbox) -> Deliverer:
 
 def test_a_torn_tail_is_skipped_and_does_not_swallow_the_next_line(tmp_path: Path) -> None:
     path = tmp_path / "j.jsonl"
-    append_json_line(path, {"n": 1})
+    append_json_lines(path, [{"n": 1}])
     with path.open("a") as handle:
         handle.write('{"n": 2, "torn')  # a crash mid-write
-    append_json_line(path, {"n": 3})
+    append_json_lines(path, [{"n": 3}])
     assert read_json_lines(path) == [{"n": 1}, {"n": 3}]
 
 

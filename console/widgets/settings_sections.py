@@ -151,7 +151,9 @@ def form_sections(
             folded=False,
         ),
         FormSection("audience", "Test audience", lambda: audience_rows(settings), folded=True),
-        FormSection("test_user", "Test user", lambda: test_user_rows(settings), folded=True),
+        FormSection(
+            "test_user", "Test user", lambda: configured_test_user_rows(settings), folded=True
+        ),
         FormSection("delivery", "Delivery", lambda: delivery_rows(settings.delivery), folded=True),
         FormSection(
             "sandbox",
@@ -227,16 +229,13 @@ def audience_rows(settings: Settings) -> Iterable[FieldRow]:
         )
 
 
-def test_user_rows(settings: Settings) -> Iterable[FieldRow]:
+def configured_test_user_rows(settings: Settings) -> Iterable[FieldRow]:
     user = settings.test_user
     yield TextField("test_user.mpid", _description(TestUserSettings, "mpid"), user.mpid)
     for field in ("identities", "new_identities"):
         yield IdentityRows(
             f"test_user.{field}", _description(TestUserSettings, field), getattr(user, field)
         )
-
-
-test_user_rows.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
 
 
 def delivery_rows(delivery: DeliverySettings) -> Iterable[FieldRow]:
