@@ -52,6 +52,7 @@ from console.widgets.send_pane import SendPane
 from console.widgets.settings_form import SettingsForm
 from console.widgets.status_line import StatusLine, VerificationState
 from console.widgets.verify_pane import VerifyPane
+from engine.event_digest import DeliveryTally
 from engine.events import DeliveryGaveUp, InterruptedRunRecovered, RecordDelivered
 from engine.records import Action, OutgoingMessage
 from engine.settings import Settings
@@ -93,7 +94,7 @@ class FirehoseConsoleApp(SessionApp):
         self._auto_verify = auto_verify
         self._tabs: TabbedContent | None = None
         self._progress_timer: Timer | None = None
-        self._retrying = 0  # from the engine's event tally, for the progress line
+        self._tally = DeliveryTally()  # the engine's event tally as last digested
         self._ask_before_sending = True  # until "don't ask again" (per session)
         self._quit_question: ConfirmScreen | None = None
         # Every tab but Settings is built when first shown (a quicker first screen); until
@@ -229,7 +230,9 @@ class FirehoseConsoleApp(SessionApp):
             ]
         )
         send.show_tally(digest.tally, digest.rate)
-        self._retrying = digest.tally.retrying
+        self._tally = digest.tally
+        if self.running_send is not None:
+            self.running_send.observe(digest.tally)
         recovered = [e for e in digest.recent if isinstance(e, InterruptedRunRecovered)]
         if recovered:
             letters = [letter for event in recovered for letter in event.letters]
@@ -367,7 +370,8 @@ class FirehoseConsoleApp(SessionApp):
         draft = self.form.unsaved_draft()
         burst = message.burst
         count = 1 if burst is None else burst.count
-        running = RunningSend(what, self.session.burst_size(message.action, count, draft=draft))
+        total = self.session.burst_size(message.action, count, draft=draft)
+        running = RunningSend(what, total, tally_before=self._tally)
         self.running_send = running
         self._show_progress()
         self._progress_timer = self.set_interval(PROGRESS_INTERVAL_SECONDS, self._show_progress)
@@ -385,7 +389,7 @@ class FirehoseConsoleApp(SessionApp):
 
     def _show_progress(self) -> None:
         if self.running_send is not None:
-            self.send_pane.show_progress(self.running_send.describe(self._retrying))
+            self.send_pane.show_progress(self.running_send.describe())
 
     def _send_ended(self) -> None:
         if self._progress_timer is not None:

@@ -158,7 +158,7 @@ CONSOLE_ACTIONS: tuple[ConsoleAction, ...] = (
         "Stop the running send",
         "cancel_send",
         "escape",
-        "Stop send",
+        "Stop",
         "Stop the send in progress: no new call starts; the rest is kept as never sent",
         # Shown on every tab, and only while a send runs (the app's check_action).
     ),

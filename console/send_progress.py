@@ -1,8 +1,10 @@
 """One running send as the console follows it: how far it got, how fast, and how to stop it.
 
-README: "The console (TUI): a short tour" (a running send). The send's worker thread counts
-each message's outcome here (``on_outcome``); the screen reads the counts on a timer, so a
-burst of a million records repaints the line a few times a second, never once per record.
+README: "The console (TUI): a short tour" (a running send). Two sources, both coalesced: the
+engine's event tally (one digest per interval; it sees each record delivered or given up on as
+it happens) and the send's own outcomes (``on_outcome``, a chunk of up to 10,000 at a time,
+the only place "never sent" is told). The screen reads them on a timer, so a burst of a
+million records repaints the line a few times a second, never once per record.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import time
 from collections.abc import Callable
 
 from engine.delivery import DeliveryOutcome
+from engine.event_digest import DeliveryTally
 
 
 def _count(number: int) -> str:
@@ -37,48 +40,76 @@ class RunningSend:
     """
 
     def __init__(
-        self, what: str, total: int, *, clock: Callable[[], float] = time.monotonic
+        self,
+        what: str,
+        total: int,
+        *,
+        tally_before: DeliveryTally | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.what = what
         self.total = total
         self.cancel = threading.Event()
         self._clock = clock
         self.started = clock()
-        self.settled_count = 0  # fate known, or never sent
-        self.delivered = 0
-        self.failed = 0
+        # From the send's outcomes (a chunk at a time):
+        self.outcomes = 0  # fate known, or never sent
+        self.outcomes_delivered = 0
+        self.outcomes_failed = 0
         self.not_sent = 0
+        # From the engine's events, counted from the tally as it was when the send started:
+        self._tally_before = tally_before or DeliveryTally()
+        self._events_delivered = 0
+        self._events_failed = 0
+        self.retrying = 0
+
+    def observe(self, tally: DeliveryTally) -> None:
+        """The engine's event tally, as the latest digest tells it (on the screen's thread)."""
+        self._events_delivered = tally.delivered - self._tally_before.delivered
+        self._events_failed = tally.failed - self._tally_before.failed
+        self.retrying = tally.retrying
+
+    @property
+    def delivered(self) -> int:
+        return max(self.outcomes_delivered, self._events_delivered)
+
+    @property
+    def failed(self) -> int:
+        return max(self.outcomes_failed, self._events_failed)
+
+    @property
+    def settled_count(self) -> int:
+        """Messages whose fate is known, or that were never sent."""
+        return max(self.outcomes, self.delivered + self.failed + self.not_sent)
 
     def settled(self, outcome: DeliveryOutcome) -> None:
         """Count one message's outcome (the engine's ``on_outcome``)."""
         if outcome.not_sent:
             self.not_sent += 1
         elif outcome.delivered:
-            self.delivered += 1
+            self.outcomes_delivered += 1
         elif not outcome.skipped:
-            self.failed += 1
-        self.settled_count += 1
+            self.outcomes_failed += 1
+        self.outcomes += 1
 
     @property
     def cancelling(self) -> bool:
         return self.cancel.is_set()
 
-    def describe(self, retrying: int = 0) -> str:
-        """One line: sent / total, delivered, retrying, failed, rate and ETA.
-
-        ``retrying`` comes from the engine's event tally (messages failed once and due again).
-        """
+    def describe(self) -> str:
+        """Two lines (each fits 80 columns): sent / total, rate and ETA; then delivered,
+        retrying and failed."""
         elapsed = max(self._clock() - self.started, 1e-9)
         done = self.settled_count
         rate = done / elapsed
         if self.cancelling:
-            tail = "stopping: no new call starts; what is not sent stays unsent"
+            tail = "stopping…"
         elif done and self.total > done:
             tail = f"ETA {_duration((self.total - done) / rate)}"
         else:
             tail = "ETA —"
         return (
-            f"{self.what}: {_count(done)} / {_count(self.total)} · "
-            f"delivered {_count(self.delivered)} · retrying {_count(retrying)} · "
-            f"failed {_count(self.failed)} · {rate:,.0f}/s · {tail}"
+            f"{self.what}: {_count(done)} / {_count(self.total)} · {rate:,.0f}/s · {tail}\n"
+            f"delivered {_count(self.delivered)} · retrying {_count(self.retrying)} · "
+            f"failed {_count(self.failed)}"
         )

@@ -26,9 +26,12 @@ class SendTarget:
     sandbox: bool
 
     def describe(self) -> str:
-        account = f"account {self.account}" if self.account else "unknown account (verify: ctrl+r)"
+        """One line each: where, account, region, stream (fits an 80-column dialog)."""
+        account = self.account or "unknown account (ctrl+r verifies)"
         where = "the embedded sandbox" if self.sandbox else "AWS"
-        return f"{where} · {account} · region {self.region} · stream {self.stream}"
+        return (
+            f"To:      {where}\nAccount: {account}\nRegion:  {self.region}\nStream:  {self.stream}"
+        )
 
 
 @dataclass(frozen=True)
