@@ -51,6 +51,7 @@ from console.widgets.send_confirm import ConfirmSendScreen, SendConfirmed, SendT
 from console.widgets.send_pane import SendPane
 from console.widgets.settings_form import SettingsForm
 from console.widgets.status_line import StatusLine, VerificationState
+from console.widgets.target_choice import ChooseTargetScreen
 from console.widgets.verify_pane import VerifyPane
 from engine.event_digest import DeliveryTally
 from engine.events import DeliveryGaveUp, InterruptedRunRecovered, RecordDelivered
@@ -132,7 +133,7 @@ class FirehoseConsoleApp(SessionApp):
         if not self.loaded.exists:
             self.notify(
                 f"No settings file at {self.loaded.path}: running on the embedded sandbox. "
-                "ctrl+s writes one from the form.",
+                "ctrl+s writes one from the form and asks whether it keeps the sandbox.",
                 title="Sandbox",
                 timeout=8,
             )
@@ -163,6 +164,7 @@ class FirehoseConsoleApp(SessionApp):
         switch)."""
         self.renew_session(connection_name, keep_alerts=keep_alerts)
         self._ask_before_sending = True  # another target: ask again
+        self.delivered_pane.sandbox = self.session.uses_sandbox  # a first save may choose AWS
         if not keep_alerts:
             self.event_sink.clear()
             self.alerts_pane.clear()
@@ -310,9 +312,14 @@ class FirehoseConsoleApp(SessionApp):
         self.form.saved_as(self.loaded)
         self._replace_session(message.connection_name, keep_alerts=same_connection)
         if message.created:
+            where = (
+                "the embedded sandbox"
+                if self.session.uses_sandbox
+                else f"{self.session.stream_name} on AWS"
+            )
             self.notify(
-                f"Created {self.loaded.path}. This run stays on the embedded sandbox; the "
-                "next start uses the file's stream on AWS (add --sandbox to stay here).",
+                f"Created {self.loaded.path}: sends go to {where}, now and at every start "
+                f'(its target = "{self.loaded.settings.target}").',
                 title="Settings saved",
                 timeout=10,
             )
@@ -578,7 +585,28 @@ class FirehoseConsoleApp(SessionApp):
         if not form.dirty and self.loaded.exists:
             self.notify("No changes to save.")
             return
+        if not self.loaded.exists and self.session.uses_sandbox:
+            self._choose_target_then_save(form.settings, form.connection_name)
+            return
         self.run_save(form.settings, form.connection_name, False)
+
+    def _choose_target_then_save(self, settings: Settings, connection_name: str) -> None:
+        """The first save from the sandbox asks where the file's sends go (README: "The
+        sandbox or AWS"): never a silent switch to AWS at the next start."""
+        connection = settings.connections[connection_name]
+
+        def chosen(target: str | None) -> None:
+            if target is None:
+                self.notify("Not saved.", title="Save settings")
+                return
+            self.run_save(settings.model_copy(update={"target": target}), connection_name, False)
+
+        self.push_screen(
+            ChooseTargetScreen(
+                str(self.loaded.path), connection.delivery_stream_name, connection.region
+            ),
+            chosen,
+        )
 
     def on_save_conflicted(self, message: SaveConflicted) -> None:
         def answered(overwrite: bool | None) -> None:

@@ -81,6 +81,7 @@ class SessionApp(App[int]):
             on_error=self._pump_failed,
         )
         self._pump_restarts = 0
+        self._sandbox_forced = use_sandbox  # --sandbox: this run stays on the sandbox
         # The send in progress, if any: one at a time (README: "The console (TUI): a short tour").
         self.running_send: RunningSend | None = None
         # The session owns the connection in use and the sandbox rule (see renew_session).
@@ -124,13 +125,13 @@ class SessionApp(App[int]):
 
     def renew_session(self, connection_name: str, *, keep_alerts: bool) -> ConsoleSession:
         """A new session for the loaded settings and ``connection_name``; the old one is
-        closed. The sandbox choice carries over: it is decided once per run, so a settings
-        file written from the sandbox keeps the sandbox."""
+        closed. The sandbox or AWS: --sandbox for the whole run, else the file's ``target``
+        (asked on the first save from the sandbox; README: "The sandbox or AWS")."""
         old = self.session
         self.session = ConsoleSession(
             self.loaded,
             connection_name=connection_name,
-            use_sandbox=old.uses_sandbox,
+            use_sandbox=self._sandbox_forced,
             sink=self.event_sink,
             clock=self.clock,
             alerts=old.alerts if keep_alerts else None,
