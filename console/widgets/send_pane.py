@@ -250,5 +250,7 @@ class SendPane(Vertical):
     def _show_progress(self) -> None:
         progress = self.query_one("#send-progress", Static)
         progress.display = self._progress is not None
+        # The last send's summary is not this one's: hidden until this one ends.
+        self.query_one("#send-summary", Static).display = self._progress is None
         if self._progress is not None:
             progress.update(Content.styled(self._progress, "$text-accent bold"))
