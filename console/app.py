@@ -591,8 +591,8 @@ class FirehoseConsoleApp(SessionApp):
         self.run_save(form.settings, form.connection_name, False)
 
     def _choose_target_then_save(self, settings: Settings, connection_name: str) -> None:
-        """The first save from the sandbox asks where the file's sends go (README: "The
-        sandbox or AWS"): never a silent switch to AWS at the next start."""
+        """The first save from the sandbox asks where the file's sends go, never a silent
+        switch to AWS at the next start (README: "The sandbox or AWS")."""
         connection = settings.connections[connection_name]
 
         def chosen(target: str | None) -> None:

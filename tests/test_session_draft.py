@@ -1,5 +1,5 @@
-"""The session is the one way both fronts preview and send (README: "From a key to Firehose
-and back"): the console's unsaved draft builds the records; a send reports its own alerts."""
+"""The session is the one way both fronts preview and send: the console's unsaved draft builds
+the records; a send reports its own alerts (README: "From a key to Firehose and back")."""
 
 from __future__ import annotations
 
