@@ -212,6 +212,8 @@ class FirehoseConsoleApp(SessionApp):
 
     def work_failed(self, group: str, what: str, error: BaseException) -> None:
         self.alerts_pane.record_console_failure(what, error)
+        if group == "send":  # no SendFinished comes: the next send may start
+            self._send_ended()
         if group == "verify":
             self.status_line.verification = VerificationState.FAILING
 

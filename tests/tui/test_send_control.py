@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
+import pytest
 from driving import (
     confirm_send,
     make_app,
@@ -230,3 +231,32 @@ def test_a_key_means_the_same_on_every_tab() -> None:
     for action in CONSOLE_ACTIONS:
         meanings[action.key].add(action.footer)
     assert {key: labels for key, labels in meanings.items() if len(labels) > 1} == {}
+
+
+def test_a_send_that_fails_outright_does_not_block_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = make_app(sandbox_settings(tmp_path), use_sandbox=True, auto_verify=False)
+    real_send = ConsoleSession.send
+    calls: list[int] = []
+
+    def failing_once(session: ConsoleSession, *args: object, **kwargs: object) -> object:
+        calls.append(1)
+        if len(calls) == 1:
+            raise ConnectionError("the network is down")
+        return real_send(session, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ConsoleSession, "send", failing_once)
+
+    async def scenario(app: FirehoseConsoleApp, pilot: Pilot[int]) -> None:
+        await pilot.press("f3", "a")
+        await settle(pilot)
+        assert "Send failed: ConnectionError: the network is down" in notifications(app)
+        assert "esc Stop" not in footer_keys(app)
+        await pilot.press("a")
+        await settle(pilot)
+        assert "still running" not in notifications(app)
+        [finished] = received(app, SendFinished)
+        assert finished.report.delivered == 1
+
+    run_scenario(app, scenario)
