@@ -14,6 +14,7 @@ from textual.pilot import Pilot
 
 from console.app import FirehoseConsoleApp
 from console.send_progress import RunningSend
+from console.widgets.dialogs import ConfirmScreen
 from console.widgets.send_confirm import ConfirmSendScreen
 from console.widgets.send_pane import SendPane
 from console.widgets.target_choice import ChooseTargetScreen
@@ -41,6 +42,15 @@ async def running_burst(pilot: Pilot[int]) -> None:
     await pilot.pause()
 
 
+async def quit_during_burst(pilot: Pilot[int]) -> None:
+    """ctrl+q while the burst above runs: the question, which ctrl+q again answers."""
+    await running_burst(pilot)
+    pilot.app.clear_notifications()  # the start's toast would show over the dialog
+    await pilot.press("ctrl+q")
+    await pilot.pause()
+    assert isinstance(pilot.app.screen, ConfirmScreen)
+
+
 async def confirm_delete(pilot: Pilot[int]) -> None:
     await settle(pilot)
     pilot.app.clear_notifications()  # the start's toast would show over the dialog
@@ -59,6 +69,7 @@ async def choose_target(pilot: Pilot[int]) -> None:
 
 SCREENS: dict[str, Callable[[Pilot[int]], Awaitable[None]]] = {
     "running-burst": running_burst,
+    "quit-during-burst": quit_during_burst,
     "confirm-delete": confirm_delete,
     "choose-target": choose_target,
 }
