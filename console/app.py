@@ -9,16 +9,20 @@ and engine event is shown. A failing call becomes an alert row and a notificatio
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import ClassVar
 
 from textual import on
+from textual.actions import ActionParseResult
 from textual.app import App, ComposeResult
 from textual.binding import BindingType
 from textual.css.query import NoMatches
+from textual.dom import DOMNode
 from textual.screen import ModalScreen
+from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Footer, TabbedContent, TabPane, Tabs
 
@@ -36,22 +40,30 @@ from console.messages import (
     SettingsSaved,
     VerificationFinished,
 )
+from console.send_progress import RunningSend
 from console.session_app import Clock, SessionApp
 from console.widgets.alerts_pane import AlertsPane, recovery_summary
 from console.widgets.dead_letters_pane import DeadLettersBrowser
 from console.widgets.delivered_pane import DeliveredPane
 from console.widgets.dialogs import AddConnectionScreen, ChooseConnectionScreen, ConfirmScreen
 from console.widgets.preview_pane import PreviewPane
+from console.widgets.send_confirm import ConfirmSendScreen, SendConfirmed, SendTarget
 from console.widgets.send_pane import SendPane
 from console.widgets.settings_form import SettingsForm
 from console.widgets.status_line import StatusLine, VerificationState
+from console.widgets.target_choice import ChooseTargetScreen
 from console.widgets.verify_pane import VerifyPane
+from engine.event_digest import DeliveryTally
 from engine.events import DeliveryGaveUp, InterruptedRunRecovered, RecordDelivered
 from engine.records import Action, OutgoingMessage
 from engine.settings import Settings
 from engine.settings_file import LoadedSettings
 from engine.verification import policy_file_path
 
+PROGRESS_INTERVAL_SECONDS = 0.25  # how often a running send's progress line is redrawn
+QUIT_WAIT_SECONDS = 4.0  # quitting waits this long at most for a cancelled send's last calls
+# The actions that start a send: refused (dimmed in the footer) while one runs.
+STARTS_A_SEND = frozenset({"send", "send_burst", "replay_dead_letters"})
 IDLE_BUILD_SECONDS = 0.05  # between building two hidden tabs after the first screen
 MAX_REFRESHES_BEFORE_WORK = 20  # the footer shows within a refresh or two; never wait forever
 
@@ -82,6 +94,10 @@ class FirehoseConsoleApp(SessionApp):
         )
         self._auto_verify = auto_verify
         self._tabs: TabbedContent | None = None
+        self._progress_timer: Timer | None = None
+        self._tally = DeliveryTally()  # the engine's event tally as last digested
+        self._ask_before_sending = True  # until "don't ask again" (per session)
+        self._quit_question: ConfirmScreen | None = None
         # Every tab but Settings is built when first shown (a quicker first screen); until
         # then its pane keeps what it is told and shows it once mounted.
         self.preview_pane = PreviewPane(self._preview_records, id="preview-pane")
@@ -117,7 +133,7 @@ class FirehoseConsoleApp(SessionApp):
         if not self.loaded.exists:
             self.notify(
                 f"No settings file at {self.loaded.path}: running on the embedded sandbox. "
-                "ctrl+s writes one from the form.",
+                "ctrl+s writes one from the form and asks whether it keeps the sandbox.",
                 title="Sandbox",
                 timeout=8,
             )
@@ -147,6 +163,8 @@ class FirehoseConsoleApp(SessionApp):
         """Start over with the loaded settings and ``connection_name`` (after a save or a
         switch)."""
         self.renew_session(connection_name, keep_alerts=keep_alerts)
+        self._ask_before_sending = True  # another target: ask again
+        self.delivered_pane.sandbox = self.session.uses_sandbox  # a first save may choose AWS
         if not keep_alerts:
             self.event_sink.clear()
             self.alerts_pane.clear()
@@ -194,6 +212,8 @@ class FirehoseConsoleApp(SessionApp):
 
     def work_failed(self, group: str, what: str, error: BaseException) -> None:
         self.alerts_pane.record_console_failure(what, error)
+        if group == "send":  # no SendFinished comes: the next send may start
+            self._send_ended()
         if group == "verify":
             self.status_line.verification = VerificationState.FAILING
 
@@ -214,6 +234,9 @@ class FirehoseConsoleApp(SessionApp):
             ]
         )
         send.show_tally(digest.tally, digest.rate)
+        self._tally = digest.tally
+        if self.running_send is not None:
+            self.running_send.observe(digest.tally)
         recovered = [e for e in digest.recent if isinstance(e, InterruptedRunRecovered)]
         if recovered:
             letters = [letter for event in recovered for letter in event.letters]
@@ -248,7 +271,16 @@ class FirehoseConsoleApp(SessionApp):
 
     def on_send_finished(self, message: SendFinished) -> None:
         report = message.report
+        if not message.replay:
+            self._send_ended()
         self.send_pane.show_report(report, message.what)
+        if report.not_sent:
+            self.notify(
+                f"Stopped: {report.not_sent:,} never sent (not failures; those built are dead "
+                "letters a replay sends, p on the Alerts tab).",
+                title=message.what,
+                severity="warning",
+            )
         if report.failed:
             self.notify(
                 f"{report.failed} of {report.requested} not delivered: see the Alerts tab.",
@@ -282,9 +314,14 @@ class FirehoseConsoleApp(SessionApp):
         self.form.saved_as(self.loaded)
         self._replace_session(message.connection_name, keep_alerts=same_connection)
         if message.created:
+            where = (
+                "the embedded sandbox"
+                if self.session.uses_sandbox
+                else f"{self.session.stream_name} on AWS"
+            )
             self.notify(
-                f"Created {self.loaded.path}. This run stays on the embedded sandbox; the "
-                "next start uses the file's stream on AWS (add --sandbox to stay here).",
+                f"Created {self.loaded.path}: sends go to {where}, now and at every start "
+                f'(its target = "{self.loaded.settings.target}").',
                 title="Settings saved",
                 timeout=10,
             )
@@ -292,22 +329,124 @@ class FirehoseConsoleApp(SessionApp):
             self.notify(f"Saved {self.loaded.path}", title="Settings saved")
 
     def on_send_requested(self, message: SendRequested) -> None:
-        """Every send starts here, whether from a key, a button or the palette."""
-        self._choose(message.action)
+        """Every send starts here, whether from a key, a button or the palette: one at a
+        time, and confirmed first when it changes a real audience."""
+        if self.running_send is not None:
+            self._say_send_running()
+            return
+        action = message.action
+        self._choose(action)
+        burst = message.burst
+        what = (
+            f"Send {action.value}" if burst is None else f"Burst of {burst.count:,} {action.value}"
+        )
+        if not self._needs_confirmation(message):
+            self._start_send(message, what)
+            return
+
+        def answered(answer: SendConfirmed | None) -> None:
+            if answer is None or not answer.send:
+                self.notify("Nothing sent.", title=what)
+                return
+            if answer.dont_ask_again:
+                self._ask_before_sending = False
+            self._start_send(message, what)
+
+        self.push_screen(ConfirmSendScreen(what, self._send_target()), answered)
+
+    def _needs_confirmation(self, message: SendRequested) -> bool:
+        """Deletes, bursts and every send to AWS change (or may change) a real audience."""
+        if not self._ask_before_sending:
+            return False
+        return (
+            not self.session.uses_sandbox
+            or message.burst is not None
+            or message.action is Action.DELETE
+        )
+
+    def _send_target(self) -> SendTarget:
+        report = self.verify_pane.report
+        session = self.session
+        return SendTarget(
+            account=report.account_id if report is not None else None,
+            region=session.connection.region,
+            stream=session.stream_name,
+            sandbox=session.uses_sandbox,
+        )
+
+    def _start_send(self, message: SendRequested, what: str) -> None:
         # Built from the form's unsaved edits, if any, as the preview is.
         draft = self.form.unsaved_draft()
         burst = message.burst
-        if burst is None:
-            self.run_send(self.session, message.action, f"Send {message.action.value}", draft=draft)
-            return
+        count = 1 if burst is None else burst.count
+        total = self.session.burst_size(message.action, count, draft=draft)
+        running = RunningSend(what, total, tally_before=self._tally)
+        self.running_send = running
+        self._show_progress()
+        self._progress_timer = self.set_interval(PROGRESS_INTERVAL_SECONDS, self._show_progress)
+        self.refresh_bindings()
         self.run_send(
             self.session,
             message.action,
-            f"Burst of {burst.count} {message.action.value}",
-            count=burst.count,
-            rate=burst.rate,
-            batch=burst.batch,
+            what,
+            count=count,
+            rate=None if burst is None else burst.rate,
+            batch=False if burst is None else burst.batch,
             draft=draft,
+            running=running,
+        )
+
+    def _show_progress(self) -> None:
+        if self.running_send is not None:
+            self.send_pane.show_progress(self.running_send.describe())
+
+    def _send_ended(self) -> None:
+        if self._progress_timer is not None:
+            self._progress_timer.stop()
+            self._progress_timer = None
+        self.running_send = None
+        self.send_pane.show_progress(None)
+        self.refresh_bindings()
+
+    def _say_send_running(self) -> None:
+        running = self.running_send
+        what = running.what if running is not None else "A send"
+        self.notify(
+            f"{what} is still running: wait for it, or press escape to stop it.",
+            title="One send at a time",
+            severity="warning",
+        )
+
+    async def run_action(
+        self,
+        action: str | ActionParseResult,
+        default_namespace: DOMNode | None = None,
+        namespaces: Mapping[str, DOMNode] | None = None,
+    ) -> bool:
+        """A key that would start a second send says why it does nothing (its footer entry is
+        dimmed meanwhile)."""
+        name = (action if isinstance(action, str) else action[0]).split("(")[0]
+        if (
+            self.running_send is not None
+            and name in STARTS_A_SEND
+            and self._tabs is not None
+            and self._tabs.active == ACTION_TABS.get(name)
+            and not isinstance(self.screen, ModalScreen)
+        ):
+            self._say_send_running()
+            return True
+        return await super().run_action(action, default_namespace, namespaces)
+
+    def action_cancel_send(self) -> None:
+        running = self.running_send
+        if running is None or running.cancelling:
+            return
+        running.cancel.set()
+        self._show_progress()
+        self.notify(
+            "Stopping: no new call starts; calls in flight finish; the rest is recorded as "
+            "never sent.",
+            title=running.what,
         )
 
     @on(TabbedContent.TabActivated)
@@ -320,9 +459,15 @@ class FirehoseConsoleApp(SessionApp):
     # -- actions -------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Tab actions work (and show in the footer) only on their tab, never under a dialog."""
+        """Tab actions work (and show in the footer) only on their tab, never under a dialog;
+        while a send runs, those that start one are dimmed and the stop key shows."""
+        if action == "cancel_send":
+            return self.running_send is not None
         if action not in ACTION_TABS:
             return True
+        if action in STARTS_A_SEND and self.running_send is not None:
+            on_its_tab = self._tabs is not None and self._tabs.active == ACTION_TABS[action]
+            return None if on_its_tab else False  # None: shown dimmed
         tab = ACTION_TABS[action]
         if tab is None:
             return True
@@ -376,6 +521,9 @@ class FirehoseConsoleApp(SessionApp):
         self.send_pane.request_burst()
 
     def action_replay_dead_letters(self) -> None:
+        if self.running_send is not None:
+            self._say_send_running()
+            return
         self.run_replay(self.session)
 
     def action_browse_dead_letters(self, select: str = "") -> None:
@@ -439,7 +587,28 @@ class FirehoseConsoleApp(SessionApp):
         if not form.dirty and self.loaded.exists:
             self.notify("No changes to save.")
             return
+        if not self.loaded.exists and self.session.uses_sandbox:
+            self._choose_target_then_save(form.settings, form.connection_name)
+            return
         self.run_save(form.settings, form.connection_name, False)
+
+    def _choose_target_then_save(self, settings: Settings, connection_name: str) -> None:
+        """The first save from the sandbox asks where the file's sends go, never a silent
+        switch to AWS at the next start (README: "The sandbox or AWS")."""
+        connection = settings.connections[connection_name]
+
+        def chosen(target: str | None) -> None:
+            if target is None:
+                self.notify("Not saved.", title="Save settings")
+                return
+            self.run_save(settings.model_copy(update={"target": target}), connection_name, False)
+
+        self.push_screen(
+            ChooseTargetScreen(
+                str(self.loaded.path), connection.delivery_stream_name, connection.region
+            ),
+            chosen,
+        )
 
     def on_save_conflicted(self, message: SaveConflicted) -> None:
         def answered(overwrite: bool | None) -> None:
@@ -483,7 +652,41 @@ class FirehoseConsoleApp(SessionApp):
         self.push_screen(AddConnectionScreen(check), added)
 
     async def action_quit(self) -> None:
-        self._unless_unsaved("Quit without saving your changes?", self._exit_now)
+        if self._quit_question is not None:  # ctrl+q pressed again: the answer is yes
+            self._quit_question.dismiss(True)
+            return
+        running = self.running_send
+        if running is None:
+            self._unless_unsaved("Quit without saving your changes?", self._exit_now)
+            return
+        unsaved = " and lose your unsaved settings changes" if self.form.dirty else ""
+        self._quit_question = ConfirmScreen(
+            f"{running.what} is running ({running.settled_count:,} of {running.total:,} done). "
+            f"Stop it{unsaved} and quit? What is not sent is kept as never sent. "
+            "ctrl+q again confirms.",
+            "Stop and quit",
+        )
+
+        async def answered(confirmed: bool | None) -> None:
+            self._quit_question = None
+            if confirmed:
+                await self._stop_send_and_exit()
+
+        self.push_screen(self._quit_question, answered)
+
+    async def _stop_send_and_exit(self) -> None:
+        """Cancel the send, wait (bounded) for its worker, then exit: the session, and the
+        sandbox with it, is closed after the send's last call, never under it."""
+        running = self.running_send
+        if running is not None:
+            running.cancel.set()
+            self._show_progress()
+        deadline = time.monotonic() + QUIT_WAIT_SECONDS
+        while time.monotonic() < deadline and any(
+            worker.is_running for worker in self.workers if worker.group == "send"
+        ):
+            await asyncio.sleep(0.05)
+        self.exit(0)
 
     def _exit_now(self) -> None:
         self.exit(0)

@@ -154,6 +154,15 @@ CONSOLE_ACTIONS: tuple[ConsoleAction, ...] = (
         tab="send",
     ),
     ConsoleAction(
+        "Send",
+        "Stop the running send",
+        "cancel_send",
+        "escape",
+        "Stop",
+        "Stop the send in progress: no new call starts; the rest is kept as never sent",
+        # Shown on every tab, and only while a send runs (the app's check_action).
+    ),
+    ConsoleAction(
         "Alerts",
         "Replay dead letters",
         "replay_dead_letters",
@@ -202,7 +211,7 @@ CONSOLE_ACTIONS: tuple[ConsoleAction, ...] = (
         "Delivered",
         "Refresh delivered records",
         "refresh_delivered",
-        "r",
+        "u",  # not r: r removes on Preview and Send; a key means one thing on every tab
         "Refresh",
         "Read again where sent records landed (and, on the sandbox, its bucket)",
         tab="delivered",

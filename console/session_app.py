@@ -25,6 +25,7 @@ from console.messages import (
     SettingsSaved,
     VerificationFinished,
 )
+from console.send_progress import RunningSend
 from console.widgets.delivered_pane import MAX_LANDING_ROWS
 from engine.event_digest import LOGGED_EVENTS, DigestPump, DigestSink, EventDigest
 from engine.events import InterruptedRunRecovered
@@ -80,6 +81,9 @@ class SessionApp(App[int]):
             on_error=self._pump_failed,
         )
         self._pump_restarts = 0
+        self._sandbox_forced = use_sandbox  # --sandbox: this run stays on the sandbox
+        # The send in progress, if any: one at a time (README: "The console (TUI): a short tour").
+        self.running_send: RunningSend | None = None
         # The session owns the connection in use and the sandbox rule (see renew_session).
         self.session = ConsoleSession(
             loaded,
@@ -121,13 +125,13 @@ class SessionApp(App[int]):
 
     def renew_session(self, connection_name: str, *, keep_alerts: bool) -> ConsoleSession:
         """A new session for the loaded settings and ``connection_name``; the old one is
-        closed. The sandbox choice carries over: it is decided once per run, so a settings
-        file written from the sandbox keeps the sandbox."""
+        closed. The sandbox or AWS: --sandbox for the whole run, else the file's ``target``
+        (asked on the first save from the sandbox; README: "The sandbox or AWS")."""
         old = self.session
         self.session = ConsoleSession(
             self.loaded,
             connection_name=connection_name,
-            use_sandbox=old.uses_sandbox,
+            use_sandbox=self._sandbox_forced,
             sink=self.event_sink,
             clock=self.clock,
             alerts=old.alerts if keep_alerts else None,
@@ -136,6 +140,8 @@ class SessionApp(App[int]):
         return self.session
 
     def on_unmount(self) -> None:
+        if self.running_send is not None:  # however the console ends, no new call starts
+            self.running_send.cancel.set()
         self.event_pump.stop()
         self.session.close()
 
@@ -162,9 +168,17 @@ class SessionApp(App[int]):
         rate: float | None = None,
         batch: bool = False,
         draft: Settings | None = None,
+        running: RunningSend | None = None,
     ) -> None:
+        """Send in a thread; ``running`` counts its outcomes and holds its cancel flag."""
         report = self._started(session).send(
-            action, count=count, rate=rate, batch=batch, draft=draft
+            action,
+            count=count,
+            rate=rate,
+            batch=batch,
+            draft=draft,
+            cancel=running.cancel if running else None,
+            on_outcome=running.settled if running else None,
         )
         self.flush_events()  # the send's own results reach the screen before its summary
         self.post_message(SendFinished(report, what=what))

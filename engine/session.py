@@ -205,7 +205,8 @@ class ConsoleSession:
         self.loaded = loaded
         self.settings: Settings = loaded.settings
         self.connection_name = self.settings.connection_name(connection_name)
-        self.uses_sandbox = use_sandbox or not loaded.exists
+        # README: "The sandbox or AWS": --sandbox, no file yet, or the file's own choice.
+        self.uses_sandbox = use_sandbox or not loaded.exists or loaded.settings.target == "sandbox"
         self.sink = sink
         # A renewed session (after a save) may carry its alerts on.
         self.alerts = alerts if alerts is not None else AlertBoard()

@@ -9,7 +9,7 @@ Each field's ``description`` is what ``settings.example.toml`` says about it (se
 from __future__ import annotations
 
 import re
-from typing import Any, get_args
+from typing import Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -393,6 +393,12 @@ class Settings(BaseSettings):
 
     active_connection: str = Field(
         "", description="The connection used unless --connection says otherwise. Empty: the first."
+    )
+    target: Literal["aws", "sandbox"] = Field(
+        "aws",
+        description='Where sends go: "aws" (each connection\'s region, or its endpoint_url) or '
+        '"sandbox" (the embedded sandbox, in-process: nothing leaves this machine). '
+        "--sandbox overrides it for one run; with no settings file the sandbox runs.",
     )
     account: AccountSettings = Field(default_factory=AccountSettings)
     connections: dict[str, ConnectionSettings] = Field(

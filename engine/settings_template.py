@@ -81,6 +81,8 @@ def render_example_settings() -> str:
         "\n",
         _comment(Settings.model_fields["active_connection"].description or ""),
         '# active_connection = "travel"\n',
+        _comment(Settings.model_fields["target"].description or ""),
+        f"target = {_value(defaults.target)}\n",
         _section("account", defaults.account, "the IAM user"),
         _section(
             f"connections.{name}",

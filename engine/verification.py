@@ -58,6 +58,8 @@ class VerificationReport:
     checks: tuple[Check, ...]
     policy: dict[str, Any]
     notes: tuple[str, ...] = field(default=(BATCH_PERMISSION_NOTE,))
+    # The AWS account the credentials belong to (STS), when they resolved.
+    account_id: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -219,7 +221,7 @@ def verify_connection(
         elif failure.failure_class is FailureClass.ACCESS_DENIED:
             fix = "allow firehose:DescribeDeliveryStream on the stream (policy below)"
         checks.append(Check("stream found", CheckStatus.FAIL, failure.describe(), fix))
-        return VerificationReport(tuple(checks), policy)
+        return VerificationReport(tuple(checks), policy, account_id=account_id)
 
     checks.append(
         Check(
@@ -263,4 +265,4 @@ def verify_connection(
     checks.append(_encryption_summary(description))
     status_, detail, fix = _destination_summary(description)
     checks.append(Check("destination", status_, detail, fix))
-    return VerificationReport(tuple(checks), policy)
+    return VerificationReport(tuple(checks), policy, account_id=account_id)

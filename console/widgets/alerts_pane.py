@@ -323,8 +323,10 @@ class AlertsPane(Vertical):
             lines.append(themed(self, text, colour, bold=colour == "text-error"))
         if not lines:
             return
-        if self.is_mounted:  # one write per digest
-            self.query_one(AttemptLog).write_wrapped(Text("\n").join(lines))
+        # One write per digest. No log: not built yet, or (the console closing) taken down.
+        attempt_log = next(iter(self.query(AttemptLog)), None) if self.is_mounted else None
+        if attempt_log is not None:
+            attempt_log.write_wrapped(Text("\n").join(lines))
         else:  # kept until the tab is first built
             self._unwritten.extend(lines)
 

@@ -21,7 +21,7 @@ from console.widgets.preview_pane import action_select
 from console.widgets.themed import themed
 from engine.event_digest import DeliveryTally
 from engine.events import DeliveryGaveUp, RateAdjusted, RecordDelivered
-from engine.records import Action
+from engine.records import MAX_BURST_COUNT, Action
 from engine.session import SendReport
 
 MAX_RESULT_ROWS = 400
@@ -36,7 +36,9 @@ def describe_report(report: SendReport, what: str) -> Content:
         (f"delivered {report.delivered}", "$text-success"),
         " · ",
         (f"failed {report.failed}", style if report.failed else ""),
-        f" · skipped {report.skipped} · dead-lettered {report.dead_lettered}"
+        f" · skipped {report.skipped} · dead-lettered {report.dead_lettered}",
+        # Stopped before they went out: not failures (a replay sends those built).
+        (f" · never sent {report.not_sent}", "$text-warning") if report.not_sent else "",
         f" · {report.elapsed_seconds:.2f} s",
     )
 
@@ -57,6 +59,7 @@ class SendPane(Vertical):
         self._form_valid = True
         self._tally: Content | None = None
         self._report: Content | None = None
+        self._progress: str | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="send-toolbar"):
@@ -80,6 +83,7 @@ class SendPane(Vertical):
             yield Button("Send burst", compact=True, id="send-burst")
         yield Static("", id="send-note")
         yield DataTable(id="send-results", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="send-progress")
         yield Static("Nothing sent yet.", id="send-summary")
         yield Static("", id="send-tally")
 
@@ -102,6 +106,7 @@ class SendPane(Vertical):
             self.query_one("#send-tally", Static).update(self._tally)
         if self._report is not None:
             self.query_one("#send-summary", Static).update(self._report)
+        self._show_progress()
 
     def watch_action(self, action: Action) -> None:
         if self.is_mounted:
@@ -124,6 +129,8 @@ class SendPane(Vertical):
             return "the burst needs a whole count (and a number for the rate, or nothing)"
         if count < 1 or (rate is not None and rate <= 0):
             return "the burst count must be 1 or more, and the rate above 0"
+        if count > MAX_BURST_COUNT:  # the CLI's limit: both fronts agree
+            return f"the burst count must be at most {MAX_BURST_COUNT:,}"
         return BurstRequest(count, rate, self.query_one("#burst-batch", Switch).value)
 
     def request_burst(self) -> None:
@@ -231,3 +238,19 @@ class SendPane(Vertical):
         self._report = describe_report(report, what)
         if self.is_mounted:
             self.query_one("#send-summary", Static).update(self._report)
+
+    def show_progress(self, line: str | None) -> None:
+        """The running send's progress line (redrawn on a timer), or None once it ended."""
+        if line == self._progress:
+            return
+        self._progress = line
+        if self.is_mounted:
+            self._show_progress()
+
+    def _show_progress(self) -> None:
+        progress = self.query_one("#send-progress", Static)
+        progress.display = self._progress is not None
+        # The last send's summary is not this one's: hidden until this one ends.
+        self.query_one("#send-summary", Static).display = self._progress is None
+        if self._progress is not None:
+            progress.update(Content.styled(self._progress, "$text-accent bold"))

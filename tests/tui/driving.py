@@ -183,3 +183,14 @@ def screen_text(app: App[Any]) -> str:
             shown += " " * max(0, column - cell_len(shown)) + text
         lines.append(shown.rstrip())
     return "\n".join(lines) + "\n"
+
+
+async def confirm_send(pilot: Pilot[Any], *, dont_ask_again: bool = False) -> None:
+    """Answer the confirmation asked before a delete, a burst or a send to AWS: Send."""
+    from console.widgets.send_confirm import ConfirmSendScreen
+
+    assert isinstance(pilot.app.screen, ConfirmSendScreen), pilot.app.screen
+    if dont_ask_again:
+        await pilot.click("#dont-ask-again")
+    await pilot.click("#confirm")
+    await pilot.pause()

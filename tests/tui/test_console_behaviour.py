@@ -45,6 +45,8 @@ def test_the_footer_shows_each_tab_keys_and_the_palette_runs_actions(tmp_path: P
             await pilot.press(f"f{number}")
             footer = screen_text(app).splitlines()[-1]
             for action in CONSOLE_ACTIONS:
+                if action.action == "cancel_send":  # shown only while a send runs
+                    continue
                 if action.show and action.tab in (None, tab):
                     assert f"{app.key_for(action)} {action.footer}" in footer, (tab, footer)
 

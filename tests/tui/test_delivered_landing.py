@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from driving import (
+    confirm_send,
     make_app,
     run_scenario,
     sandbox_settings,
@@ -25,8 +26,11 @@ def landing_rows(app: FirehoseConsoleApp) -> list[str]:
     return [" | ".join(str(cell) for cell in table.get_row(key)) for key in table.rows]
 
 
-async def send_add_then_open_delivered(pilot: Pilot[int]) -> None:
+async def send_add_then_open_delivered(pilot: Pilot[int], *, to_aws: bool = False) -> None:
     await pilot.press("f3", "a")
+    if to_aws:  # a send to a real stream names it and asks first
+        await pilot.pause()
+        await confirm_send(pilot)
     await settle(pilot)
     await pilot.press("f6")
     await settle(pilot)
@@ -63,7 +67,7 @@ def test_a_real_stream_delivered_tab_reads_its_destination(
     app = make_app(settings)
 
     async def scenario(app: FirehoseConsoleApp, pilot: Pilot[int]) -> None:
-        await send_add_then_open_delivered(pilot)
+        await send_add_then_open_delivered(pilot, to_aws=True)
         [row] = landing_rows(app)
         assert row.startswith("landed | LowEngagement | add")
         assert f"s3://{sandbox.bucket_name}/audiences/" in row

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from driving import (
+    confirm_send,
     make_app,
     notifications,
     received,
@@ -85,6 +86,7 @@ def test_keys_and_buttons_start_a_send_through_one_message(tmp_path: Path) -> No
         await settle(pilot)
         app.query_one("#burst-count", Input).value = "3"
         await pilot.press("b")
+        await confirm_send(pilot, dont_ask_again=True)  # a burst asks first, once here
         await settle(pilot)
         await pilot.click("#send-burst")
         await settle(pilot)

@@ -92,9 +92,11 @@ def test_an_invalid_value_blocks_saving_and_a_valid_one_is_saved(tmp_path: Path)
         await type_into(pilot, app, stream, "OrdersStream")
         assert "is not a valid delivery stream name" not in screen_text(app)
         await pilot.press("ctrl+s")
+        await pilot.pause()
+        await pilot.click("#keep-sandbox")  # the first save from the sandbox asks
         await settle(pilot)
         assert status(app) == "travel → OrdersStream (us-east-1) · sandbox · not yet checked"
-        assert f"Created {path}. This run stays on the embedded sandbox;" in notifications(app)
+        assert f"Created {path}: sends go to the embedded sandbox" in notifications(app)
 
     run_scenario(app, scenario)
     saved = tomllib.loads(path.read_text())
