@@ -57,6 +57,15 @@ async def start_slow_burst(app: FirehoseConsoleApp, pilot: Pilot[int], count: in
     raise AssertionError("the burst never got going")
 
 
+async def question_shown(app: FirehoseConsoleApp, pilot: Pilot[int]) -> None:
+    """Wait for the quit question (on a busy machine it may take a moment to show)."""
+    for _ in range(50):
+        if isinstance(app.screen, ConfirmScreen):
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("ctrl+q during a send asked nothing")
+
+
 def letters_left(path: Path) -> list[str]:
     """The failure class of every dead letter the sandbox run left."""
     session = ConsoleSession(load_settings(path), use_sandbox=True)
@@ -112,8 +121,7 @@ def test_ctrl_q_during_a_send_asks_and_ctrl_q_again_stops_it_and_quits(tmp_path:
     async def scenario(app: FirehoseConsoleApp, pilot: Pilot[int]) -> None:
         await start_slow_burst(app, pilot, 400)
         await pilot.press("ctrl+q")
-        await pilot.pause()
-        assert isinstance(app.screen, ConfirmScreen)
+        await question_shown(app, pilot)
         assert "Burst of 400 add is running" in screen_text(app)
         assert "ctrl+q again" in screen_text(app)  # confirms
         await pilot.press("ctrl+q")
@@ -136,7 +144,7 @@ def test_ctrl_q_during_a_send_then_cancel_keeps_sending(tmp_path: Path) -> None:
     async def scenario(app: FirehoseConsoleApp, pilot: Pilot[int]) -> None:
         await start_slow_burst(app, pilot, 30)
         await pilot.press("ctrl+q")
-        await pilot.pause()
+        await question_shown(app, pilot)  # else escape would stop the send
         await pilot.press("escape")  # the dialog's cancel
         await settle(pilot)
         [finished] = received(app, SendFinished)
