@@ -12,11 +12,13 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import ClassVar
 
-from textual import on
+from textual import events, on
 from textual.app import App, ComposeResult
 from textual.binding import BindingType
+from textual.command import SimpleCommand
 from textual.css.query import NoMatches
 from textual.screen import ModalScreen
 from textual.widget import Widget
@@ -43,6 +45,7 @@ from console.widgets.delivered_pane import DeliveredPane
 from console.widgets.dialogs import AddConnectionScreen, ChooseConnectionScreen, ConfirmScreen
 from console.widgets.preview_pane import PreviewPane
 from console.widgets.send_pane import SendPane
+from console.widgets.settings_fields import FieldRow
 from console.widgets.settings_form import SettingsForm
 from console.widgets.status_line import StatusLine, VerificationState
 from console.widgets.verify_pane import VerifyPane
@@ -82,6 +85,9 @@ class FirehoseConsoleApp(SessionApp):
         )
         self._auto_verify = auto_verify
         self._tabs: TabbedContent | None = None
+        # The field each tab last had focused: going back to a tab goes back to it.
+        self._last_focused: dict[str, Widget] = {}
+        self._focus_into_tab = False  # set by show_tab: focus follows into the tab shown
         # Every tab but Settings is built when first shown (a quicker first screen); until
         # then its pane keeps what it is told and shows it once mounted.
         self.preview_pane = PreviewPane(self._preview_records, id="preview-pane")
@@ -316,6 +322,31 @@ class FirehoseConsoleApp(SessionApp):
         self.refresh_bindings()
         if event.pane.id == "delivered":
             self.read_delivered(self.session)
+        if self._focus_into_tab:
+            self._focus_into_tab = False
+            self.call_after_refresh(self._focus_last_field, event.pane.id or "")
+
+    @on(events.DescendantFocus)
+    def _remember_focus(self, event: events.DescendantFocus) -> None:
+        pane = next((node for node in event.widget.ancestors if isinstance(node, TabPane)), None)
+        if pane is not None and pane.id:
+            self._last_focused[pane.id] = event.widget
+
+    def _focus_last_field(self, tab: str) -> None:
+        """Focus where the user left ``tab`` (on a first visit, its first field), not the tab
+        bar: the field being worked on stays one key away."""
+        if self._tabs is None or self._tabs.active != tab or isinstance(self.screen, ModalScreen):
+            return
+        last = self._last_focused.get(tab)
+        if last is not None and last.is_attached and last.focusable:
+            last.focus(scroll_visible=True)
+            return
+        focusable = [widget for widget in self._tabs.get_pane(tab).query("*") if widget.focusable]
+        # A field before a toolbar button: on Settings the first thing to edit is the stream.
+        in_a_field = [w for w in focusable if any(isinstance(a, FieldRow) for a in w.ancestors)]
+        first = (in_a_field or focusable or [None])[0]
+        if first is not None:
+            first.focus()
 
     # -- actions -------------------------------------------------------------------------
 
@@ -349,6 +380,7 @@ class FirehoseConsoleApp(SessionApp):
             # neighbour in that same pane, and TabbedContent would switch back to it.
             tabs.query_one(Tabs).focus()
             tabs.active = tab
+            self._focus_into_tab = True
 
     def action_verify(self) -> None:
         self.status_line.verification = VerificationState.CHECKING
@@ -419,6 +451,20 @@ class FirehoseConsoleApp(SessionApp):
         self.run_write_policy(
             report.policy, policy_file_path(self.loaded.path, self.session.connection_name)
         )
+
+    def action_go_to_field(self) -> None:
+        """A second palette over the form's fields: the chosen one is focused on Settings."""
+        form = self.form
+        commands = [
+            SimpleCommand(key.rsplit(".", 1)[-1] + f"  ({key})", partial(self._go_to, key), help)
+            for key, help in form.fields()
+        ]
+        self.search_commands(commands, placeholder="Go to field…")
+
+    async def _go_to(self, key: str) -> None:
+        self.action_show_tab("settings")
+        self._focus_into_tab = False  # the chosen field takes the focus, not the last one
+        await self.form.go_to_field(key)
 
     def action_toggle_secret(self) -> None:
         revealed = self.form.toggle_secret()

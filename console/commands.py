@@ -117,6 +117,15 @@ CONSOLE_ACTIONS: tuple[ConsoleAction, ...] = (
     ),
     ConsoleAction(
         "Settings",
+        "Go to field…",
+        "go_to_field",
+        "ctrl+g",
+        "Go to field",
+        "Pick a settings field by name (fuzzy) and edit it, opening its section",
+        show=False,
+    ),
+    ConsoleAction(
+        "Settings",
         "Reveal or hide the secret access key",
         "toggle_secret",
         "ctrl+t",

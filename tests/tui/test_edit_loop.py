@@ -1,0 +1,64 @@
+"""The edit loop (README: "The console (TUI): a short tour"): focus that shows and comes back,
+going to a field by name, identities edited in place, the dialogs around saving and the keys
+panel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from driving import field, make_app, run_scenario, sandbox_settings, settle
+from textual.command import CommandPalette
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from console.app import FirehoseConsoleApp
+from console.widgets.settings_sections import FormSection
+
+
+def _section(app: FirehoseConsoleApp, key: str) -> FormSection:
+    return next(section for section in app.query(FormSection) if section.key == key)
+
+
+def test_switching_tabs_returns_focus_to_the_last_field(tmp_path: Path) -> None:
+    app = make_app(sandbox_settings(tmp_path), auto_verify=False)
+
+    async def scenario(app: FirehoseConsoleApp, pilot: Pilot[int]) -> None:
+        stream = field(app, "connections.travel.delivery_stream_name").query_one(Input)
+        stream.focus()
+        await pilot.press("f2")
+        await settle(pilot)
+        assert app.focused is not None and "Tabs" not in type(app.focused).__name__
+        await pilot.press("f1")
+        await settle(pilot)
+        assert app.focused is stream
+        # The focused row wears the ring: its own pseudo-class, styled by the stylesheet.
+        row = field(app, "connections.travel.delivery_stream_name")
+        assert row.has_pseudo_class("focus-within")
+        assert row.styles.border_left[0] == "outer"
+
+    run_scenario(app, scenario)
+
+
+def test_go_to_field_opens_its_folded_section_and_focuses_it(tmp_path: Path) -> None:
+    app = make_app(sandbox_settings(tmp_path), auto_verify=False)
+
+    async def scenario(app: FirehoseConsoleApp, pilot: Pilot[int]) -> None:
+        await pilot.press("f2")
+        await settle(pilot)
+        assert _section(app, "delivery").folded
+        await pilot.press("ctrl+g")
+        await settle(pilot)
+        assert isinstance(app.screen, CommandPalette)
+        await pilot.press(*"max_attempts")
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.query_one("#tabs").active == "settings"  # type: ignore[attr-defined]
+        assert not _section(app, "delivery").folded
+        row = field(app, "delivery.max_attempts")
+        assert app.focused is row.query_one(Input)
+        scroller = app.query_one("#settings-fields")
+        top = row.region.y
+        assert scroller.region.y <= top < scroller.region.bottom  # scrolled into view
+
+    run_scenario(app, scenario)
