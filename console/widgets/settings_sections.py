@@ -103,9 +103,7 @@ class FormSection(Vertical):
         for this, never mounted: mounting waits for the first opening)."""
         if self._fields is None:
             rows = self.query(FieldRow) if self._built else self._rows()
-            self._fields = [
-                (row.key, row.description) for row in rows if isinstance(row, FieldRow)
-            ]
+            self._fields = [(row.key, row.description) for row in rows if isinstance(row, FieldRow)]
         return self._fields
 
     async def toggle(self) -> None:

@@ -205,7 +205,8 @@ def test_the_secret_shows_only_when_revealed(tmp_path: Path) -> None:
             await pilot.press(tab)
             assert CANARY_SECRET not in screen_text(app)
         await settle(pilot)
-        secret.scroll_visible(animate=False, top=True)  # f1 focused the form's first field, above it
+        # f1 focused the form's first field, above the secret.
+        secret.scroll_visible(animate=False, top=True)
         await pilot.pause()
         assert CANARY_SECRET not in app.export_screenshot()
         assert "•" * 8 in screen_text(app)
