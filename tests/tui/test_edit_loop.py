@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from driving import field, make_app, run_scenario, sandbox_settings, settle
+from driving import field, make_app, open_section, paste, run_scenario, sandbox_settings, settle
 from textual.command import CommandPalette
 from textual.pilot import Pilot
-from textual.widgets import Input
+from textual.widgets import DataTable, Input
 
 from console.app import FirehoseConsoleApp
+from console.widgets.settings_fields import IdentityRows
 from console.widgets.settings_sections import FormSection
 
 
@@ -60,5 +61,51 @@ def test_go_to_field_opens_its_folded_section_and_focuses_it(tmp_path: Path) -> 
         scroller = app.query_one("#settings-fields")
         top = row.region.y
         assert scroller.region.y <= top < scroller.region.bottom  # scrolled into view
+
+    run_scenario(app, scenario)
+
+
+def test_identity_rows_are_edited_in_place_and_keep_their_order(tmp_path: Path) -> None:
+    app = make_app(sandbox_settings(tmp_path), auto_verify=False)
+
+    async def scenario(app: FirehoseConsoleApp, pilot: Pilot[int]) -> None:
+        await open_section(pilot, app, "test_user")
+        identities = field(app, "test_user.identities")
+        assert isinstance(identities, IdentityRows)
+        order = list(identities.value())
+        assert order[:3] == ["CustomerId", "Email", "Other"]
+
+        # Enter on Email, then walk away: nothing is lost and nothing moves.
+        identities.query_one(DataTable).focus()
+        await pilot.press("down", "enter")
+        assert app.focused is identities.query_one(".identity-value", Input)
+        field(app, "test_user.mpid").focus_control()
+        await pilot.pause()
+        assert list(identities.value()) == order
+
+        # Enter on Email and change its value: the row changes where it stands.
+        identities.query_one(DataTable).focus()
+        await pilot.press("enter")
+        await pilot.press("end", "ctrl+u")
+        await paste(pilot, "fogg@reform.club")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert list(identities.value()) == order
+        assert identities.value()["Email"] == "fogg@reform.club"
+
+        # Renaming a row's key keeps its place too.
+        identities.query_one(DataTable).focus()
+        await pilot.press("enter")
+        identities.query_one(".identity-key", Input).focus()
+        await pilot.press("end", "ctrl+u")
+        await paste(pilot, "MicrosoftId")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert list(identities.value()) == [
+            "MicrosoftId" if key == "Email" else key for key in order
+        ]
+        draft = app.form.unsaved_draft()
+        assert draft is not None
+        assert list(draft.test_user.identities)[1] == "MicrosoftId"
 
     run_scenario(app, scenario)
