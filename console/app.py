@@ -42,7 +42,12 @@ from console.session_app import Clock, SessionApp
 from console.widgets.alerts_pane import AlertsPane, recovery_summary
 from console.widgets.dead_letters_pane import DeadLettersBrowser
 from console.widgets.delivered_pane import DeliveredPane
-from console.widgets.dialogs import AddConnectionScreen, ChooseConnectionScreen, ConfirmScreen
+from console.widgets.dialogs import (
+    AddConnectionScreen,
+    ChoiceScreen,
+    ChooseConnectionScreen,
+    ConfirmScreen,
+)
 from console.widgets.preview_pane import PreviewPane
 from console.widgets.send_pane import SendPane
 from console.widgets.settings_fields import FieldRow
@@ -88,6 +93,7 @@ class FirehoseConsoleApp(SessionApp):
         # The field each tab last had focused: going back to a tab goes back to it.
         self._last_focused: dict[str, Widget] = {}
         self._focus_into_tab = False  # set by show_tab: focus follows into the tab shown
+        self._quit_after_save = False  # "Save and quit": the save's success ends the console
         # Every tab but Settings is built when first shown (a quicker first screen); until
         # then its pane keeps what it is told and shows it once mounted.
         self.preview_pane = PreviewPane(self._preview_records, id="preview-pane")
@@ -202,6 +208,8 @@ class FirehoseConsoleApp(SessionApp):
         self.alerts_pane.record_console_failure(what, error)
         if group == "verify":
             self.status_line.verification = VerificationState.FAILING
+        if group == "save":
+            self._quit_after_save = False  # not saved: the console stays, edits and all
 
     # -- engine events and worker results ------------------------------------------------
 
@@ -296,6 +304,8 @@ class FirehoseConsoleApp(SessionApp):
             )
         else:
             self.notify(f"Saved {self.loaded.path}", title="Settings saved")
+        if self._quit_after_save:
+            self._exit_now()
 
     def on_send_requested(self, message: SendRequested) -> None:
         """Every send starts here, whether from a key, a button or the palette."""
@@ -344,9 +354,9 @@ class FirehoseConsoleApp(SessionApp):
         focusable = [widget for widget in self._tabs.get_pane(tab).query("*") if widget.focusable]
         # A field before a toolbar button: on Settings the first thing to edit is the stream.
         in_a_field = [w for w in focusable if any(isinstance(a, FieldRow) for a in w.ancestors)]
-        first = (in_a_field or focusable or [None])[0]
-        if first is not None:
-            first.focus()
+        first = in_a_field or focusable
+        if first:
+            first[0].focus()
 
     # -- actions -------------------------------------------------------------------------
 
@@ -484,18 +494,63 @@ class FirehoseConsoleApp(SessionApp):
             return
         if not form.dirty and self.loaded.exists:
             self.notify("No changes to save.")
+            if self._quit_after_save:
+                self._exit_now()
             return
-        self.run_save(form.settings, form.connection_name, False)
+        # The connection being edited is the one the next start opens.
+        settings = form.settings.model_copy(update={"active_connection": form.connection_name})
+        self.run_save(settings, form.connection_name, False)
 
     def on_save_conflicted(self, message: SaveConflicted) -> None:
-        def answered(overwrite: bool | None) -> None:
-            if overwrite:
+        def answered(answer: str | None) -> None:
+            if answer == "overwrite":
                 self.run_save(message.settings, message.connection_name, True)
+            elif answer == "reload":
+                self._quit_after_save = False
+                self.run_reload(self.loaded.path)
+            else:
+                self._quit_after_save = False
+
+        self.push_screen(
+            ChoiceScreen(
+                f"{self.loaded.path} changed on disk since it was loaded. Reload it (your "
+                "unsaved edits are dropped), or overwrite it with the form?",
+                [("reload", "Reload from disk"), ("overwrite", "Overwrite")],
+            ),
+            answered,
+        )
+
+    async def reloaded(self, loaded: LoadedSettings) -> None:
+        """Show ``loaded`` (just read from disk) in place of the form's edits."""
+        self.loaded = loaded
+        await self._show_saved_settings()
+        self.notify(f"Reloaded {loaded.path}", title="Settings")
+
+    async def _show_saved_settings(self) -> None:
+        """The form shows the loaded file again, on the same connection if it is saved."""
+        connections = self.loaded.settings.connections
+        name = self.form.connection_name
+        if name not in connections:
+            name = self.session.connection_name
+        if name not in connections:
+            name = self.loaded.settings.connection_name()
+        await self.form.load(self.loaded, name)
+        self._replace_session(name, keep_alerts=name == self.session.connection_name)
+
+    def action_revert_settings(self) -> None:
+        if not self.form.dirty:
+            self.notify("No unsaved edits to revert.", title="Revert")
+            return
+
+        async def answered(confirmed: bool | None) -> None:
+            if confirmed:
+                await self._show_saved_settings()
+                self.notify("Unsaved edits dropped.", title="Revert")
 
         self.push_screen(
             ConfirmScreen(
-                f"{self.loaded.path} changed on disk since it was loaded. Overwrite it?",
-                "Overwrite",
+                f"Drop your unsaved edits and show the settings as saved in {self.loaded.path}?",
+                "Revert",
             ),
             answered,
         )
@@ -515,6 +570,24 @@ class FirehoseConsoleApp(SessionApp):
         self.push_screen(ChooseConnectionScreen(names, self.form.connection_name), chosen)
 
     def action_add_connection(self) -> None:
+        if not self.form.dirty:
+            self._add_connection()
+            return
+
+        def answered(confirmed: bool | None) -> None:
+            if confirmed:
+                self._add_connection()
+
+        self.push_screen(
+            ConfirmScreen(
+                "The form has unsaved edits. They stay in the form, and the next ctrl+s saves "
+                "them together with the new connection. Add a connection now?",
+                "Add anyway",
+            ),
+            answered,
+        )
+
+    def _add_connection(self) -> None:
         def check(name: str, stream: str) -> list[str]:
             return self.form.with_new_connection(name, stream)[1]
 
@@ -529,7 +602,24 @@ class FirehoseConsoleApp(SessionApp):
         self.push_screen(AddConnectionScreen(check), added)
 
     async def action_quit(self) -> None:
-        self._unless_unsaved("Quit without saving your changes?", self._exit_now)
+        if not self.form.dirty:
+            self._exit_now()
+            return
+
+        def answered(answer: str | None) -> None:
+            if answer == "save":
+                self._quit_after_save = True
+                self.action_save_settings()
+            elif answer == "discard":
+                self._exit_now()
+
+        self.push_screen(
+            ChoiceScreen(
+                "The settings have unsaved changes.",
+                [("save", "Save and quit"), ("discard", "Quit without saving")],
+            ),
+            answered,
+        )
 
     def _exit_now(self) -> None:
         self.exit(0)

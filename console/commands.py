@@ -117,6 +117,15 @@ CONSOLE_ACTIONS: tuple[ConsoleAction, ...] = (
     ),
     ConsoleAction(
         "Settings",
+        "Revert unsaved edits",
+        "revert_settings",
+        "ctrl+z",
+        "Revert",
+        "Drop the form's unsaved edits and show the settings as saved (asks first)",
+        show=False,
+    ),
+    ConsoleAction(
+        "Settings",
         "Go to field…",
         "go_to_field",
         "ctrl+g",

@@ -4,14 +4,28 @@ panel."""
 
 from __future__ import annotations
 
+import os
+import tomllib
 from pathlib import Path
 
-from driving import field, make_app, open_section, paste, run_scenario, sandbox_settings, settle
+from driving import (
+    field,
+    make_app,
+    open_section,
+    paste,
+    run_scenario,
+    sandbox_settings,
+    screen_text,
+    settle,
+    type_into,
+    write_settings,
+)
 from textual.command import CommandPalette
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input
 
 from console.app import FirehoseConsoleApp
+from console.widgets.dialogs import ChoiceScreen, ConfirmScreen
 from console.widgets.settings_fields import IdentityRows
 from console.widgets.settings_sections import FormSection
 
@@ -107,5 +121,75 @@ def test_identity_rows_are_edited_in_place_and_keep_their_order(tmp_path: Path) 
         draft = app.form.unsaved_draft()
         assert draft is not None
         assert list(draft.test_user.identities)[1] == "MicrosoftId"
+
+    run_scenario(app, scenario)
+
+
+def test_save_and_quit_writes_the_edit_and_the_active_connection(tmp_path: Path) -> None:
+    path = sandbox_settings(tmp_path)
+    app = make_app(path, auto_verify=False)
+
+    async def scenario(app: FirehoseConsoleApp, pilot: Pilot[int]) -> None:
+        await type_into(pilot, app, "audience.internal_name", "someone")
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert isinstance(app.screen, ChoiceScreen)
+        assert app.focused is not None and app.focused.id == "cancel"
+        await pilot.press("left")  # the arrow keys walk the buttons
+        assert app.focused is not None and app.focused.id == "discard"
+        await pilot.press("left", "enter")  # Save and quit
+        await settle(pilot)
+
+    run_scenario(app, scenario)
+    assert app.return_code == 0
+    saved = tomllib.loads(path.read_text())
+    assert saved["audience"]["internal_name"] == "someone"
+    assert saved["active_connection"] == "travel"
+    assert "\n# The user's mParticle ID (sent as MPID).\nmpid = " in path.read_text()
+
+
+def test_a_file_changed_on_disk_can_be_reloaded_and_edits_reverted(tmp_path: Path) -> None:
+    path = sandbox_settings(tmp_path)
+    app = make_app(path, auto_verify=False)
+
+    async def scenario(app: FirehoseConsoleApp, pilot: Pilot[int]) -> None:
+        stream = "connections.travel.delivery_stream_name"
+        await type_into(pilot, app, stream, "Mine")
+        on_disk = tomllib.loads(path.read_text())
+        on_disk["connections"]["travel"]["delivery_stream_name"] = "Theirs"
+        write_settings(path, on_disk)
+        os.utime(path, ns=(1, 1))  # a different mtime, whatever the clock's resolution
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert isinstance(app.screen, ChoiceScreen)
+        assert "Reload from disk" in screen_text(app) and "Overwrite" in screen_text(app)
+        await pilot.click("#reload")
+        await settle(pilot)
+        assert field(app, stream).value() == "Theirs"
+        assert not app.form.dirty
+        assert (
+            tomllib.loads(path.read_text())["connections"]["travel"]["delivery_stream_name"]
+            == "Theirs"
+        )
+
+        # Revert (ctrl+z) drops an edit, after asking.
+        await type_into(pilot, app, stream, "Scratch")
+        assert app.form.dirty
+        await pilot.press("ctrl+z")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.click("#confirm")
+        await settle(pilot)
+        assert field(app, stream).value() == "Theirs"
+        assert not app.form.dirty
+
+        # ctrl+n asks first while there are unsaved edits, as ctrl+o does.
+        await type_into(pilot, app, stream, "Scratch")
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen)
 
     run_scenario(app, scenario)
