@@ -11,20 +11,28 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import partial
 from typing import ClassVar
 
 from textual import events, on
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult, SystemCommand
 from textual.binding import BindingType
 from textual.command import SimpleCommand
 from textual.css.query import NoMatches
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
 from textual.widgets import Footer, TabbedContent, TabPane, Tabs
 
-from console.commands import ACTION_TABS, TABS, ConsoleAction, ConsoleCommands, console_bindings
+from console.commands import (
+    ACTION_TABS,
+    TABS,
+    ConsoleAction,
+    ConsoleCommands,
+    console_bindings,
+    keys_text,
+    tab_label,
+)
 from console.messages import (
     ActionChosen,
     DeadLettersLoaded,
@@ -47,6 +55,7 @@ from console.widgets.dialogs import (
     ChoiceScreen,
     ChooseConnectionScreen,
     ConfirmScreen,
+    KeysScreen,
 )
 from console.widgets.preview_pane import PreviewPane
 from console.widgets.send_pane import SendPane
@@ -74,7 +83,8 @@ class FirehoseConsoleApp(SessionApp):
     CSS_PATH = "app.tcss"
     TITLE = "firehose-console"
     BINDINGS: ClassVar[list[BindingType]] = console_bindings()
-    COMMANDS = App.COMMANDS | {ConsoleCommands}
+    # One provider: the console's own actions first, then Textual's (less Quit and Keys).
+    COMMANDS = {ConsoleCommands}
 
     def __init__(
         self,
@@ -114,10 +124,10 @@ class FirehoseConsoleApp(SessionApp):
     def compose(self) -> ComposeResult:
         yield StatusLine(id="status-line")
         with TabbedContent(initial="settings", id="tabs"):
-            with TabPane("Settings", id="settings"):
+            with TabPane(tab_label("settings"), id="settings"):
                 yield SettingsForm(self.loaded, self.session.connection_name, id="settings-form")
-            for tab_id, title in TABS[1:]:
-                yield TabPane(title, id=tab_id)
+            for tab_id, _ in TABS[1:]:
+                yield TabPane(tab_label(tab_id), id=tab_id)
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -286,8 +296,8 @@ class FirehoseConsoleApp(SessionApp):
         self.send_pane.show_unsaved(message.dirty, form_valid=message.settings is not None)
         if message.dirty != self.status_line.unsaved:
             self.status_line.unsaved = message.dirty
-            self.query_one(TabbedContent).get_tab("settings").label = (
-                "Settings ●" if message.dirty else "Settings"
+            self.query_one(TabbedContent).get_tab("settings").label = tab_label(
+                "settings", unsaved=message.dirty
             )
 
     def on_settings_saved(self, message: SettingsSaved) -> None:
@@ -461,6 +471,19 @@ class FirehoseConsoleApp(SessionApp):
         self.run_write_policy(
             report.policy, policy_file_path(self.loaded.path, self.session.connection_name)
         )
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        """Textual's palette commands, less the two the console has its own of: Quit (which
+        asks about unsaved edits) and Keys (``?``, the keys of the tab on show)."""
+        for command in super().get_system_commands(screen):
+            if command.title not in ("Quit", "Keys"):
+                yield command
+
+    def action_show_keys(self) -> None:
+        if isinstance(self.screen, ModalScreen):
+            return
+        tab = self._tabs.active if self._tabs is not None else "settings"
+        self.push_screen(KeysScreen(keys_text(self, tab)))
 
     def action_go_to_field(self) -> None:
         """A second palette over the form's fields: the chosen one is focused on Settings."""

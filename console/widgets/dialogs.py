@@ -170,3 +170,23 @@ class AddConnectionScreen(ModalScreen[tuple[str, str] | None]):
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class KeysScreen(ModalScreen[None]):
+    """The keys of the tab on show and those that work everywhere; escape (or ?) closes."""
+
+    BINDINGS = [
+        Binding("escape,question_mark,q", "close", "Close"),
+    ]
+
+    def __init__(self, text: str) -> None:
+        super().__init__(classes="dialog-screen")
+        self._text = text
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog keys-dialog"):
+            yield Label("Keys (escape closes; ctrl+p lists every action)", classes="dialog-title")
+            yield Static(self._text, id="keys-list", markup=False)
+
+    def action_close(self) -> None:
+        self.dismiss(None)

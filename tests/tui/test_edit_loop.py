@@ -22,10 +22,10 @@ from driving import (
 )
 from textual.command import CommandPalette
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable, Input, OptionList
 
 from console.app import FirehoseConsoleApp
-from console.widgets.dialogs import ChoiceScreen, ConfirmScreen
+from console.widgets.dialogs import ChoiceScreen, ConfirmScreen, KeysScreen
 from console.widgets.settings_fields import IdentityRows
 from console.widgets.settings_sections import FormSection
 
@@ -191,5 +191,48 @@ def test_a_file_changed_on_disk_can_be_reloaded_and_edits_reverted(tmp_path: Pat
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, ConfirmScreen)
+
+    run_scenario(app, scenario)
+
+
+def test_question_mark_lists_the_tabs_keys_and_the_palette_puts_the_consoles_first(
+    tmp_path: Path,
+) -> None:
+    app = make_app(sandbox_settings(tmp_path), auto_verify=False)
+
+    async def scenario(app: FirehoseConsoleApp, pilot: Pilot[int]) -> None:
+        text = screen_text(app)
+        tabs_line = next(line for line in text.splitlines() if "Settings f1" in line)
+        assert "Preview f2" in tabs_line and "Delivered f6" in tabs_line  # fits 80 columns
+
+        # Typed into a field, ? is text, not the keys panel.
+        stream = field(app, "connections.travel.delivery_stream_name").query_one(Input)
+        stream.focus()
+        await pilot.press("end", "question_mark")
+        assert stream.value.endswith("?")
+        assert not isinstance(app.screen, KeysScreen)
+
+        await pilot.press("f2")
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, KeysScreen)
+        shown = screen_text(app)
+        assert "On the Preview tab" in shown
+        assert "Preview add" in shown and "Everywhere" in shown and "Save settings" in shown
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, KeysScreen)
+
+        await pilot.press("ctrl+p")
+        await settle(pilot)
+        palette = app.screen
+        assert isinstance(palette, CommandPalette)
+        options = palette.query_one(OptionList)
+        prompts = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+        assert prompts[0].startswith("Settings: Save settings")
+        quits = [prompt for prompt in prompts if "Quit" in prompt]
+        assert len(quits) == 1 and quits[0].startswith("Console: Quit")
+        assert not any(prompt.startswith("Keys") for prompt in prompts)
 
     run_scenario(app, scenario)
