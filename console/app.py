@@ -69,6 +69,7 @@ from engine.settings import Settings
 from engine.settings_file import LoadedSettings
 from engine.verification import policy_file_path
 
+SIDE_BY_SIDE_COLUMNS = 120  # from this width Settings shows the preview beside the form
 IDLE_BUILD_SECONDS = 0.05  # between building two hidden tabs after the first screen
 MAX_REFRESHES_BEFORE_WORK = 20  # the footer shows within a refresh or two; never wait forever
 
@@ -107,6 +108,9 @@ class FirehoseConsoleApp(SessionApp):
         # Every tab but Settings is built when first shown (a quicker first screen); until
         # then its pane keeps what it is told and shows it once mounted.
         self.preview_pane = PreviewPane(self._preview_records, id="preview-pane")
+        # On a wide terminal, a second preview beside the form (as Posting shows a request and
+        # its response); built the first time the terminal is wide enough.
+        self.side_preview: PreviewPane | None = None
         self.send_pane = SendPane(id="send-pane")
         self.alerts_pane = AlertsPane(id="alerts-pane")
         self.verify_pane = VerifyPane(id="verify-pane")
@@ -144,6 +148,24 @@ class FirehoseConsoleApp(SessionApp):
                 timeout=8,
             )
         self._start_background_work_when_painted()
+
+    async def on_resize(self, event: events.Resize) -> None:
+        await self._lay_out_for_width(event.size.width)
+
+    async def _lay_out_for_width(self, width: int) -> None:
+        """Settings and its preview side by side from SIDE_BY_SIDE_COLUMNS, else the tabs."""
+        wide = width >= SIDE_BY_SIDE_COLUMNS
+        try:
+            settings_pane = self.query_one("#settings", TabPane)
+        except NoMatches:  # not composed yet, or closing
+            return
+        if wide and self.side_preview is None:
+            self.side_preview = PreviewPane(self._preview_records, id="side-preview")
+            self.side_preview.action = self.preview_pane.action
+            await settings_pane.mount(self.side_preview)
+            self.side_preview.show(self.form.last_valid)
+            self.side_preview.show(self.form.settings)  # marked stale while the form is invalid
+        settings_pane.set_class(wide, "-side-by-side")
 
     def _preview_records(self, action: Action, draft: Settings) -> list[OutgoingMessage]:
         return self.session.preview(action, draft=draft)
@@ -293,6 +315,8 @@ class FirehoseConsoleApp(SessionApp):
 
     def on_settings_edited(self, message: SettingsEdited) -> None:
         self.preview_pane.show(message.settings)
+        if self.side_preview is not None:
+            self.side_preview.show(message.settings)  # follows the field as it is typed
         self.send_pane.show_unsaved(message.dirty, form_valid=message.settings is not None)
         if message.dirty != self.status_line.unsaved:
             self.status_line.unsaved = message.dirty
@@ -417,6 +441,8 @@ class FirehoseConsoleApp(SessionApp):
         """Preview and Send always show the same action."""
         self.preview_pane.action = action
         self.send_pane.action = action
+        if self.side_preview is not None:
+            self.side_preview.action = action
 
     def action_preview(self, action: str) -> None:
         self._choose(Action(action))

@@ -236,3 +236,25 @@ def test_question_mark_lists_the_tabs_keys_and_the_palette_puts_the_consoles_fir
         assert not any(prompt.startswith("Keys") for prompt in prompts)
 
     run_scenario(app, scenario)
+
+
+def test_a_wide_terminal_shows_the_preview_beside_the_form_following_edits(
+    tmp_path: Path,
+) -> None:
+    for size, beside in (((120, 40), True), ((80, 24), False)):
+        app = make_app(sandbox_settings(tmp_path), auto_verify=False)
+
+        async def scenario(
+            app: FirehoseConsoleApp, pilot: Pilot[int], beside: bool = beside
+        ) -> None:
+            text = screen_text(app)
+            assert ("Record 1 of 1: add" in text) is beside
+            assert ("Settings f1" in text) and ("Connection travel" in text)
+            if not beside:
+                return
+            await type_into(pilot, app, "audience.external_name", "Balloonists")
+            await settle(pilot)
+            lines = [line for line in screen_text(app).splitlines() if "Balloonists" in line]
+            assert any('"AudienceName": "Balloonists"' in line for line in lines)
+
+        run_scenario(app, scenario, size=size)
