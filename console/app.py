@@ -148,6 +148,7 @@ class FirehoseConsoleApp(SessionApp):
                 timeout=8,
             )
         self._start_background_work_when_painted()
+        self.call_after_refresh(self._focus_last_field, "settings")  # the stream, not the tabs
 
     async def on_resize(self, event: events.Resize) -> None:
         await self._lay_out_for_width(event.size.width)

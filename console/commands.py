@@ -325,10 +325,16 @@ def keys_text(console: FirehoseConsoleApp, tab: str) -> str:
         return [f"  {console.key_for(a):<9} {a.title}" for a in actions]
 
     own = [action for action in CONSOLE_ACTIONS if action.tab == tab]
-    everywhere = [action for action in CONSOLE_ACTIONS if action.tab is None]
+    everywhere = [
+        action
+        for action in CONSOLE_ACTIONS
+        if action.tab is None and not action.action.startswith("show_tab")
+    ]
     if tab != "verify":
         everywhere.append(next(a for a in CONSOLE_ACTIONS if a.action == "verify"))
+    tabs = f"  f1…f{len(TABS)}     " + ", ".join(title for _, title in TABS)
     return "\n".join(
         [f"On the {title} tab", *(lines(own) or ["  (no keys of its own)"]), "", "Everywhere"]
         + lines(everywhere)
+        + [tabs]
     )
