@@ -376,6 +376,9 @@ class FirehoseConsoleApp(SessionApp):
         pane = next((node for node in event.widget.ancestors if isinstance(node, TabPane)), None)
         if pane is not None and pane.id:
             self._last_focused[pane.id] = event.widget
+        row = next((node for node in event.widget.ancestors if isinstance(node, FieldRow)), None)
+        if row is not None and self.side_preview is not None and self.side_preview.display:
+            self.side_preview.follow(row.key)  # the preview follows the field being edited
 
     def _focus_last_field(self, tab: str) -> None:
         """Focus where the user left ``tab`` (on a first visit, its first field), not the tab

@@ -256,5 +256,15 @@ def test_a_wide_terminal_shows_the_preview_beside_the_form_following_edits(
             await settle(pilot)
             lines = [line for line in screen_text(app).splitlines() if "Balloonists" in line]
             assert any('"AudienceName": "Balloonists"' in line for line in lines)
+            # Focusing a field scrolls the side preview to where that setting shows.
+            app.action_preview("identity-change")  # two records: more than one screen
+            await settle(pilot)
+            side = app.query_one("#side-preview #preview-body")
+            side.scroll_home(animate=False)
+            await pilot.pause()
+            field(app, "connections.travel.identities_to_exclude").focus_control()
+            await settle(pilot)
+            assert side.scroll_y > 0
+            assert "Dropped identities" in screen_text(app)
 
         run_scenario(app, scenario, size=size)
