@@ -27,7 +27,7 @@ from textual.widgets import DataTable, Input, OptionList
 from console.app import FirehoseConsoleApp
 from console.widgets.dialogs import ChoiceScreen, ConfirmScreen, KeysScreen
 from console.widgets.settings_fields import IdentityRows
-from console.widgets.settings_sections import FormSection
+from console.widgets.settings_sections import FormSection, SectionTitle
 
 
 def _section(app: FirehoseConsoleApp, key: str) -> FormSection:
@@ -268,3 +268,20 @@ def test_a_wide_terminal_shows_the_preview_beside_the_form_following_edits(
             assert "Dropped identities" in screen_text(app)
 
         run_scenario(app, scenario, size=size)
+
+
+def test_opening_a_folded_section_scrolls_it_into_view(tmp_path: Path) -> None:
+    app = make_app(sandbox_settings(tmp_path), auto_verify=False)
+
+    async def scenario(app: FirehoseConsoleApp, pilot: Pilot[int]) -> None:
+        section = _section(app, "delivery")
+        section.query_one(SectionTitle).focus(scroll_visible=False)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert not section.folded
+        scroller = app.query_one("#settings-fields")
+        assert scroller.scroll_y > 0
+        first_row = field(app, "delivery.max_attempts")
+        assert scroller.region.y <= first_row.region.y < scroller.region.bottom
+
+    run_scenario(app, scenario)
