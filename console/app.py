@@ -12,21 +12,31 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from typing import ClassVar
 
-from textual import on
+from textual import events, on
 from textual.actions import ActionParseResult
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult, SystemCommand
 from textual.binding import BindingType
+from textual.command import SimpleCommand
 from textual.css.query import NoMatches
 from textual.dom import DOMNode
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Footer, TabbedContent, TabPane, Tabs
 
-from console.commands import ACTION_TABS, TABS, ConsoleAction, ConsoleCommands, console_bindings
+from console.commands import (
+    ACTION_TABS,
+    TABS,
+    ConsoleAction,
+    ConsoleCommands,
+    console_bindings,
+    keys_text,
+    tab_label,
+)
 from console.messages import (
     ActionChosen,
     DeadLettersLoaded,
@@ -45,10 +55,17 @@ from console.session_app import Clock, SessionApp
 from console.widgets.alerts_pane import AlertsPane, recovery_summary
 from console.widgets.dead_letters_pane import DeadLettersBrowser
 from console.widgets.delivered_pane import DeliveredPane
-from console.widgets.dialogs import AddConnectionScreen, ChooseConnectionScreen, ConfirmScreen
+from console.widgets.dialogs import (
+    AddConnectionScreen,
+    ChoiceScreen,
+    ChooseConnectionScreen,
+    ConfirmScreen,
+    KeysScreen,
+)
 from console.widgets.preview_pane import PreviewPane
 from console.widgets.send_confirm import ConfirmSendScreen, SendConfirmed, SendTarget
 from console.widgets.send_pane import SendPane
+from console.widgets.settings_fields import FieldRow
 from console.widgets.settings_form import SettingsForm
 from console.widgets.status_line import StatusLine, VerificationState
 from console.widgets.target_choice import ChooseTargetScreen
@@ -64,6 +81,7 @@ PROGRESS_INTERVAL_SECONDS = 0.25  # how often a running send's progress line is 
 QUIT_WAIT_SECONDS = 4.0  # quitting waits this long at most for a cancelled send's last calls
 # The actions that start a send: refused (dimmed in the footer) while one runs.
 STARTS_A_SEND = frozenset({"send", "send_burst", "replay_dead_letters"})
+SIDE_BY_SIDE_COLUMNS = 120  # from this width Settings shows the preview beside the form
 IDLE_BUILD_SECONDS = 0.05  # between building two hidden tabs after the first screen
 MAX_REFRESHES_BEFORE_WORK = 20  # the footer shows within a refresh or two; never wait forever
 
@@ -78,7 +96,8 @@ class FirehoseConsoleApp(SessionApp):
     CSS_PATH = "app.tcss"
     TITLE = "firehose-console"
     BINDINGS: ClassVar[list[BindingType]] = console_bindings()
-    COMMANDS = App.COMMANDS | {ConsoleCommands}
+    # One provider: the console's own actions first, then Textual's (less Quit and Keys).
+    COMMANDS = {ConsoleCommands}
 
     def __init__(
         self,
@@ -98,9 +117,16 @@ class FirehoseConsoleApp(SessionApp):
         self._tally = DeliveryTally()  # the engine's event tally as last digested
         self._ask_before_sending = True  # until "don't ask again" (per session)
         self._quit_question: ConfirmScreen | None = None
+        # The field each tab last had focused: going back to a tab goes back to it.
+        self._last_focused: dict[str, Widget] = {}
+        self._focus_into_tab = False  # set by show_tab: focus follows into the tab shown
+        self._quit_after_save = False  # "Save and quit": the save's success ends the console
         # Every tab but Settings is built when first shown (a quicker first screen); until
         # then its pane keeps what it is told and shows it once mounted.
         self.preview_pane = PreviewPane(self._preview_records, id="preview-pane")
+        # On a wide terminal, a second preview beside the form (as Posting shows a request and
+        # its response); built the first time the terminal is wide enough.
+        self.side_preview: PreviewPane | None = None
         self.send_pane = SendPane(id="send-pane")
         self.alerts_pane = AlertsPane(id="alerts-pane")
         self.verify_pane = VerifyPane(id="verify-pane")
@@ -118,10 +144,10 @@ class FirehoseConsoleApp(SessionApp):
     def compose(self) -> ComposeResult:
         yield StatusLine(id="status-line")
         with TabbedContent(initial="settings", id="tabs"):
-            with TabPane("Settings", id="settings"):
+            with TabPane(tab_label("settings"), id="settings"):
                 yield SettingsForm(self.loaded, self.session.connection_name, id="settings-form")
-            for tab_id, title in TABS[1:]:
-                yield TabPane(title, id=tab_id)
+            for tab_id, _ in TABS[1:]:
+                yield TabPane(tab_label(tab_id), id=tab_id)
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -138,6 +164,25 @@ class FirehoseConsoleApp(SessionApp):
                 timeout=8,
             )
         self._start_background_work_when_painted()
+        self.call_after_refresh(self._focus_last_field, "settings")  # the stream, not the tabs
+
+    async def on_resize(self, event: events.Resize) -> None:
+        await self._lay_out_for_width(event.size.width)
+
+    async def _lay_out_for_width(self, width: int) -> None:
+        """Settings and its preview side by side from SIDE_BY_SIDE_COLUMNS, else the tabs."""
+        wide = width >= SIDE_BY_SIDE_COLUMNS
+        try:
+            settings_pane = self.query_one("#settings", TabPane)
+        except NoMatches:  # not composed yet, or closing
+            return
+        if wide and self.side_preview is None:
+            self.side_preview = PreviewPane(self._preview_records, id="side-preview")
+            self.side_preview.action = self.preview_pane.action
+            await settings_pane.mount(self.side_preview)
+            self.side_preview.show(self.form.last_valid)
+            self.side_preview.show(self.form.settings)  # marked stale while the form is invalid
+        settings_pane.set_class(wide, "-side-by-side")
 
     def _preview_records(self, action: Action, draft: Settings) -> list[OutgoingMessage]:
         return self.session.preview(action, draft=draft)
@@ -216,6 +261,8 @@ class FirehoseConsoleApp(SessionApp):
             self._send_ended()
         if group == "verify":
             self.status_line.verification = VerificationState.FAILING
+        if group == "save":
+            self._quit_after_save = False  # not saved: the console stays, edits and all
 
     # -- engine events and worker results ------------------------------------------------
 
@@ -301,11 +348,13 @@ class FirehoseConsoleApp(SessionApp):
 
     def on_settings_edited(self, message: SettingsEdited) -> None:
         self.preview_pane.show(message.settings)
+        if self.side_preview is not None:
+            self.side_preview.show(message.settings)  # follows the field as it is typed
         self.send_pane.show_unsaved(message.dirty, form_valid=message.settings is not None)
         if message.dirty != self.status_line.unsaved:
             self.status_line.unsaved = message.dirty
-            self.query_one(TabbedContent).get_tab("settings").label = (
-                "Settings ●" if message.dirty else "Settings"
+            self.query_one(TabbedContent).get_tab("settings").label = tab_label(
+                "settings", unsaved=message.dirty
             )
 
     def on_settings_saved(self, message: SettingsSaved) -> None:
@@ -327,6 +376,8 @@ class FirehoseConsoleApp(SessionApp):
             )
         else:
             self.notify(f"Saved {self.loaded.path}", title="Settings saved")
+        if self._quit_after_save:
+            self._exit_now()
 
     def on_send_requested(self, message: SendRequested) -> None:
         """Every send starts here, whether from a key, a button or the palette: one at a
@@ -455,6 +506,34 @@ class FirehoseConsoleApp(SessionApp):
         self.refresh_bindings()
         if event.pane.id == "delivered":
             self.read_delivered(self.session)
+        if self._focus_into_tab:
+            self._focus_into_tab = False
+            self.call_after_refresh(self._focus_last_field, event.pane.id or "")
+
+    @on(events.DescendantFocus)
+    def _remember_focus(self, event: events.DescendantFocus) -> None:
+        pane = next((node for node in event.widget.ancestors if isinstance(node, TabPane)), None)
+        if pane is not None and pane.id:
+            self._last_focused[pane.id] = event.widget
+        row = next((node for node in event.widget.ancestors if isinstance(node, FieldRow)), None)
+        if row is not None and self.side_preview is not None and self.side_preview.display:
+            self.side_preview.follow(row.key)  # the preview follows the field being edited
+
+    def _focus_last_field(self, tab: str) -> None:
+        """Focus where the user left ``tab`` (on a first visit, its first field), not the tab
+        bar: the field being worked on stays one key away."""
+        if self._tabs is None or self._tabs.active != tab or isinstance(self.screen, ModalScreen):
+            return
+        last = self._last_focused.get(tab)
+        if last is not None and last.is_attached and last.focusable:
+            last.focus(scroll_visible=True)
+            return
+        focusable = [widget for widget in self._tabs.get_pane(tab).query("*") if widget.focusable]
+        # A field before a toolbar button: on Settings the first thing to edit is the stream.
+        in_a_field = [w for w in focusable if any(isinstance(a, FieldRow) for a in w.ancestors)]
+        first = in_a_field or focusable
+        if first:
+            first[0].focus()
 
     # -- actions -------------------------------------------------------------------------
 
@@ -494,6 +573,7 @@ class FirehoseConsoleApp(SessionApp):
             # neighbour in that same pane, and TabbedContent would switch back to it.
             tabs.query_one(Tabs).focus()
             tabs.active = tab
+            self._focus_into_tab = True
 
     def action_verify(self) -> None:
         self.status_line.verification = VerificationState.CHECKING
@@ -510,6 +590,8 @@ class FirehoseConsoleApp(SessionApp):
         """Preview and Send always show the same action."""
         self.preview_pane.action = action
         self.send_pane.action = action
+        if self.side_preview is not None:
+            self.side_preview.action = action
 
     def action_preview(self, action: str) -> None:
         self._choose(Action(action))
@@ -568,6 +650,33 @@ class FirehoseConsoleApp(SessionApp):
             report.policy, policy_file_path(self.loaded.path, self.session.connection_name)
         )
 
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        """Textual's palette commands, less the two the console has its own of: Quit (which
+        asks about unsaved edits) and Keys (``?``, the keys of the tab on show)."""
+        for command in super().get_system_commands(screen):
+            if command.title not in ("Quit", "Keys"):
+                yield command
+
+    def action_show_keys(self) -> None:
+        if isinstance(self.screen, ModalScreen):
+            return
+        tab = self._tabs.active if self._tabs is not None else "settings"
+        self.push_screen(KeysScreen(keys_text(self, tab)))
+
+    def action_go_to_field(self) -> None:
+        """A second palette over the form's fields: the chosen one is focused on Settings."""
+        form = self.form
+        commands = [
+            SimpleCommand(key.rsplit(".", 1)[-1] + f"  ({key})", partial(self._go_to, key), help)
+            for key, help in form.fields()
+        ]
+        self.search_commands(commands, placeholder="Go to field…")
+
+    async def _go_to(self, key: str) -> None:
+        self.action_show_tab("settings")
+        self._focus_into_tab = False  # the chosen field takes the focus, not the last one
+        await self.form.go_to_field(key)
+
     def action_toggle_secret(self) -> None:
         revealed = self.form.toggle_secret()
         self.notify("Secret shown: ctrl+t hides it." if revealed else "Secret masked.")
@@ -586,11 +695,15 @@ class FirehoseConsoleApp(SessionApp):
             return
         if not form.dirty and self.loaded.exists:
             self.notify("No changes to save.")
+            if self._quit_after_save:
+                self._exit_now()
             return
+        # The connection being edited is the one the next start opens.
+        settings = form.settings.model_copy(update={"active_connection": form.connection_name})
         if not self.loaded.exists and self.session.uses_sandbox:
-            self._choose_target_then_save(form.settings, form.connection_name)
+            self._choose_target_then_save(settings, form.connection_name)
             return
-        self.run_save(form.settings, form.connection_name, False)
+        self.run_save(settings, form.connection_name, False)
 
     def _choose_target_then_save(self, settings: Settings, connection_name: str) -> None:
         """The first save from the sandbox asks where the file's sends go, never a silent
@@ -611,14 +724,55 @@ class FirehoseConsoleApp(SessionApp):
         )
 
     def on_save_conflicted(self, message: SaveConflicted) -> None:
-        def answered(overwrite: bool | None) -> None:
-            if overwrite:
+        def answered(answer: str | None) -> None:
+            if answer == "overwrite":
                 self.run_save(message.settings, message.connection_name, True)
+            elif answer == "reload":
+                self._quit_after_save = False
+                self.run_reload(self.loaded.path)
+            else:
+                self._quit_after_save = False
+
+        self.push_screen(
+            ChoiceScreen(
+                f"{self.loaded.path} changed on disk since it was loaded. Reload it (your "
+                "unsaved edits are dropped), or overwrite it with the form?",
+                [("reload", "Reload from disk"), ("overwrite", "Overwrite")],
+            ),
+            answered,
+        )
+
+    async def reloaded(self, loaded: LoadedSettings) -> None:
+        """Show ``loaded`` (just read from disk) in place of the form's edits."""
+        self.loaded = loaded
+        await self._show_saved_settings()
+        self.notify(f"Reloaded {loaded.path}", title="Settings")
+
+    async def _show_saved_settings(self) -> None:
+        """The form shows the loaded file again, on the same connection if it is saved."""
+        connections = self.loaded.settings.connections
+        name = self.form.connection_name
+        if name not in connections:
+            name = self.session.connection_name
+        if name not in connections:
+            name = self.loaded.settings.connection_name()
+        await self.form.load(self.loaded, name)
+        self._replace_session(name, keep_alerts=name == self.session.connection_name)
+
+    def action_revert_settings(self) -> None:
+        if not self.form.dirty:
+            self.notify("No unsaved edits to revert.", title="Revert")
+            return
+
+        async def answered(confirmed: bool | None) -> None:
+            if confirmed:
+                await self._show_saved_settings()
+                self.notify("Unsaved edits dropped.", title="Revert")
 
         self.push_screen(
             ConfirmScreen(
-                f"{self.loaded.path} changed on disk since it was loaded. Overwrite it?",
-                "Overwrite",
+                f"Drop your unsaved edits and show the settings as saved in {self.loaded.path}?",
+                "Revert",
             ),
             answered,
         )
@@ -638,6 +792,24 @@ class FirehoseConsoleApp(SessionApp):
         self.push_screen(ChooseConnectionScreen(names, self.form.connection_name), chosen)
 
     def action_add_connection(self) -> None:
+        if not self.form.dirty:
+            self._add_connection()
+            return
+
+        def answered(confirmed: bool | None) -> None:
+            if confirmed:
+                self._add_connection()
+
+        self.push_screen(
+            ConfirmScreen(
+                "The form has unsaved edits. They stay in the form, and the next ctrl+s saves "
+                "them together with the new connection. Add a connection now?",
+                "Add anyway",
+            ),
+            answered,
+        )
+
+    def _add_connection(self) -> None:
         def check(name: str, stream: str) -> list[str]:
             return self.form.with_new_connection(name, stream)[1]
 
@@ -657,7 +829,7 @@ class FirehoseConsoleApp(SessionApp):
             return
         running = self.running_send
         if running is None:
-            self._unless_unsaved("Quit without saving your changes?", self._exit_now)
+            self._ask_about_unsaved_then_quit()
             return
         unsaved = " and lose your unsaved settings changes" if self.form.dirty else ""
         self._quit_question = ConfirmScreen(
@@ -673,6 +845,27 @@ class FirehoseConsoleApp(SessionApp):
                 await self._stop_send_and_exit()
 
         self.push_screen(self._quit_question, answered)
+
+    def _ask_about_unsaved_then_quit(self) -> None:
+        """Quit at once, or with unsaved edits: Save and quit, Quit without saving, or Cancel."""
+        if not self.form.dirty:
+            self._exit_now()
+            return
+
+        def answered(answer: str | None) -> None:
+            if answer == "save":
+                self._quit_after_save = True
+                self.action_save_settings()
+            elif answer == "discard":
+                self._exit_now()
+
+        self.push_screen(
+            ChoiceScreen(
+                "The settings have unsaved changes.",
+                [("save", "Save and quit"), ("discard", "Quit without saving")],
+            ),
+            answered,
+        )
 
     async def _stop_send_and_exit(self) -> None:
         """Cancel the send, wait (bounded) for its worker, then exit: the session, and the

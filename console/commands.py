@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.content import Content
 
 if TYPE_CHECKING:
     from console.app import FirehoseConsoleApp
@@ -117,6 +118,24 @@ CONSOLE_ACTIONS: tuple[ConsoleAction, ...] = (
     ),
     ConsoleAction(
         "Settings",
+        "Revert unsaved edits",
+        "revert_settings",
+        "ctrl+z",
+        "Revert",
+        "Drop the form's unsaved edits and show the settings as saved (asks first)",
+        show=False,
+    ),
+    ConsoleAction(
+        "Settings",
+        "Go to field…",
+        "go_to_field",
+        "ctrl+g",
+        "Go to field",
+        "Pick a settings field by name (fuzzy) and edit it, opening its section",
+        show=False,
+    ),
+    ConsoleAction(
+        "Settings",
         "Reveal or hide the secret access key",
         "toggle_secret",
         "ctrl+t",
@@ -219,6 +238,15 @@ CONSOLE_ACTIONS: tuple[ConsoleAction, ...] = (
     *_tab_actions(),
     ConsoleAction(
         "Console",
+        "Keys for this tab",
+        "show_keys",
+        "question_mark",
+        "Keys",
+        "List the keys of the tab you are on and those that work everywhere (escape closes)",
+        show=False,
+    ),
+    ConsoleAction(
+        "Console",
         "Quit",
         "quit",
         "ctrl+q",
@@ -245,7 +273,9 @@ def console_bindings() -> list[BindingType]:
 
 
 class ConsoleCommands(Provider):
-    """Lists every console action in the command palette as "Group: Title"."""
+    """Lists every console action in the command palette as "Group: Title", then Textual's
+    own commands (theme, screenshot…) less those the console has its own of (Quit, Keys): one
+    provider, so the console's come first."""
 
     @property
     def console(self) -> FirehoseConsoleApp:
@@ -261,6 +291,8 @@ class ConsoleCommands(Provider):
                 partial(self.console.perform, action),
                 help=self._help(action),
             )
+        for command in self.console.get_system_commands(self.screen):
+            yield DiscoveryHit(command.title, command.callback, help=command.help)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
@@ -274,3 +306,44 @@ class ConsoleCommands(Provider):
                     text=action.palette_text,
                     help=self._help(action),
                 )
+        for command in self.console.get_system_commands(self.screen):
+            score = matcher.match(command.title)
+            if score > 0:
+                yield Hit(
+                    score,
+                    matcher.highlight(command.title),
+                    command.callback,
+                    text=command.title,
+                    help=command.help,
+                )
+
+
+def tab_label(tab: str, *, unsaved: bool = False) -> Content:
+    """A tab's label with the F-key that shows it ("Settings f1"; "Settings ● f1" while the
+    form has unsaved edits)."""
+    number = [tab_id for tab_id, _ in TABS].index(tab) + 1
+    title = dict(TABS)[tab] + (" ●" if unsaved else "")
+    return Content.assemble(title, " ", (f"f{number}", "$text-muted"))
+
+
+def keys_text(console: FirehoseConsoleApp, tab: str) -> str:
+    """The keys panel's text: the keys of ``tab``, then those that work on every tab."""
+    title = dict(TABS).get(tab, tab)
+
+    def lines(actions: list[ConsoleAction]) -> list[str]:
+        return [f"  {console.key_for(a):<9} {a.title}" for a in actions]
+
+    own = [action for action in CONSOLE_ACTIONS if action.tab == tab]
+    everywhere = [
+        action
+        for action in CONSOLE_ACTIONS
+        if action.tab is None and not action.action.startswith("show_tab")
+    ]
+    if tab != "verify":
+        everywhere.append(next(a for a in CONSOLE_ACTIONS if a.action == "verify"))
+    tabs = f"  f1…f{len(TABS)}     " + ", ".join(title for _, title in TABS)
+    return "\n".join(
+        [f"On the {title} tab", *(lines(own) or ["  (no keys of its own)"]), "", "Everywhere"]
+        + lines(everywhere)
+        + [tabs]
+    )

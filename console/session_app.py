@@ -33,7 +33,12 @@ from engine.records import Action
 from engine.regions import firehose_regions
 from engine.session import ConsoleSession
 from engine.settings import Settings
-from engine.settings_file import LoadedSettings, SettingsChangedOnDisk, save_settings
+from engine.settings_file import (
+    LoadedSettings,
+    SettingsChangedOnDisk,
+    load_settings,
+    save_settings,
+)
 from engine.verification import write_policy_file
 
 Clock = Callable[[], float]
@@ -50,6 +55,7 @@ WORK_TITLES = {
     "dead-letters": "Read dead letters",
     "delivered": "Read delivered records",
     "save": "Save settings",
+    "reload": "Reload settings",
     "policy": "Write IAM policy",
     "session": "Close session",
     "regions": "Read the region list",
@@ -221,6 +227,15 @@ class SessionApp(App[int]):
         self.post_message(
             SettingsSaved(saved, created=not self.loaded.exists, connection_name=connection_name)
         )
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="reload")
+    def run_reload(self, path: Path) -> None:
+        loaded = load_settings(path)  # a file that cannot be used: a notification naming why
+        self.call_from_thread(self.reloaded, loaded)  # type: ignore[arg-type]  # awaited
+
+    async def reloaded(self, loaded: LoadedSettings) -> None:
+        """Show settings just read again from disk (the console replaces the form)."""
+        self.loaded = loaded
 
     @on(Worker.StateChanged)
     def _worker_failed(self, event: Worker.StateChanged) -> None:

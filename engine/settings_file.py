@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomli_w
 from pydantic import BaseModel, SecretStr, ValidationError
 from pydantic_settings import SettingsError as SourceError
 
@@ -48,6 +47,7 @@ from engine.settings_environment import (
     variable_setting,
     variables_inside,
 )
+from engine.settings_template import render_settings_document
 
 # Names other modules import from here; they live with their own job now.
 __all__ = [
@@ -443,9 +443,10 @@ def load_settings(path: Path) -> LoadedSettings:
 
 
 def render_settings(settings: Settings, loaded: LoadedSettings) -> str:
-    """The TOML text a save writes. Nothing the environment supplied is written: a secret from
-    the environment is replaced by the file's own, and every other key still holding the
-    environment's value keeps the file's own value (or stays out, if the file had none)."""
+    """The TOML text a save writes, each key under its description. Nothing the environment
+    supplied is written: a secret from the environment is replaced by the file's own, and every
+    other key still holding the environment's value keeps the file's own value (or stays out,
+    if the file had none)."""
     secret = (
         loaded.file_secret.get_secret_value()
         if loaded.secret_from_environment
@@ -454,7 +455,8 @@ def render_settings(settings: Settings, loaded: LoadedSettings) -> str:
     document = settings.to_document(secret=secret)
     keep_file_values(document, loaded.file_document, loaded.environment_values)
     document.setdefault("account", {})[SECRET_KEY_PATH[1]] = secret
-    return tomli_w.dumps(document)
+    # Commented as `init` wrote it: a save keeps the file documented (README: "Settings").
+    return render_settings_document(document)
 
 
 def write_atomically(path: Path, text: str, *, private: bool) -> None:

@@ -28,7 +28,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import tomli_w
 
 from engine.sandbox import EmbeddedSandbox
 from engine.settings_file import (
@@ -37,6 +36,7 @@ from engine.settings_file import (
     settings_from_document,
     temporary_leftovers,
 )
+from engine.settings_template import render_settings_document
 
 ROOT = Path(__file__).resolve().parents[1]
 COUNT = 60
@@ -314,7 +314,7 @@ def rendered(text: str) -> str:
     """The exact text a save writes for a version."""
     settings = settings_from_document(tomllib.loads(text), "v")
     secret = settings.account.secret_access_key.get_secret_value()
-    return tomli_w.dumps(settings.to_document(secret=secret))
+    return render_settings_document(settings.to_document(secret=secret))  # commented, as saved
 
 
 def test_a_save_killed_at_any_moment_leaves_the_old_or_the_new_file(tmp_path: Path) -> None:

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import os
 import stat
+import tomllib
 from pathlib import Path
 
 import pytest
 
-from engine.settings import Settings
+from engine.settings import Settings, TestUserSettings
 from engine.settings_file import (
     SettingsChangedOnDisk,
     SettingsError,
     load_settings,
     save_settings,
 )
-from engine.settings_template import render_example_settings
+from engine.settings_template import render_example_settings, render_settings_document
 
 ROOT = Path(__file__).resolve().parents[1]
 GOOD = """
@@ -272,3 +273,36 @@ def test_secret_is_masked_in_reprs() -> None:
         account={"access_key_id": "AKIAIOSFODNN7EXAMPLE", "secret_access_key": "canary-xyz"}
     )
     assert "canary-xyz" not in repr(settings) and "canary-xyz" not in str(settings)
+
+
+def test_a_save_keeps_the_file_documented_and_the_identities_in_order(tmp_path: Path) -> None:
+    """The comments `init` writes survive a save, the identities keep the order given, and
+    the file reads back as exactly what was saved (README: "Settings")."""
+    path = tmp_path / "settings.toml"
+    path.write_text(render_example_settings(), encoding="utf-8")
+    loaded = load_settings(path)
+    changed = loaded.settings.model_copy(deep=True)
+    changed.active_connection = "travel"
+    changed.test_user.identities = {"Other3": "b", "CustomerId": "a", "Email": "e@example.com"}
+    save_settings(changed, loaded)
+    text = path.read_text()
+    for name, field in TestUserSettings.model_fields.items():
+        assert f"# {field.description}\n{name} = " in text, name
+    assert "# Attempts per record, first included.\nmax_attempts = 5\n" in text
+    assert "[account]  # the IAM user" in text
+    assert 'active_connection = "travel"' in text
+    assert '\nidentities = { Other3 = "b", CustomerId = "a", Email = "e@example.com" }\n' in text
+    again = load_settings(path)
+    assert again.settings == changed
+    assert list(again.settings.test_user.identities) == ["Other3", "CustomerId", "Email"]
+
+
+def test_a_documented_save_keeps_every_value_it_cannot_comment() -> None:
+    """A key no model knows is written anyway (plain TOML then): comments never cost a value."""
+    document = {"connections": {"travel": {"delivery_stream_name": "S"}}, "mystery": {"x": 1}}
+    assert tomllib.loads(render_settings_document(document)) == document
+    awkward = {
+        "connections": {"travel": {"delivery_stream_name": "S"}},
+        "test_user": {"identities": {"Other 2": "x"}},
+    }
+    assert tomllib.loads(render_settings_document(awkward)) == awkward

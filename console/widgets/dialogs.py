@@ -1,4 +1,5 @@
-"""Modal dialogs: confirm a step that loses edits, pick a connection, name a new one."""
+"""Modal dialogs: confirm a step that loses edits, choose among answers, pick a connection,
+name a new one. Escape cancels each; the arrow keys move between its buttons."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import Callable, Sequence
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Static
@@ -14,11 +15,56 @@ from textual.widgets.option_list import Option
 
 from engine.settings import ConnectionSettings
 
+# Arrow keys move between a dialog's buttons (a field or list that uses them keeps them: the
+# focused widget's own bindings come first).
+DIALOG_BINDINGS: list[BindingType] = [
+    Binding("escape", "cancel", "Cancel"),
+    Binding("left,up", "app.focus_previous", "Previous", show=False),
+    Binding("right,down", "app.focus_next", "Next", show=False),
+]
+
+
+class ChoiceScreen(ModalScreen[str | None]):
+    """Asks one question with several answers, one button each; dismisses with the chosen
+    answer's id, or None for Cancel (escape)."""
+
+    BINDINGS = DIALOG_BINDINGS
+
+    def __init__(self, question: str, answers: Sequence[tuple[str, str]]) -> None:
+        """``answers``: (id, button label) pairs, left to right; a Cancel button follows."""
+        super().__init__(classes="dialog-screen")
+        self._question = question
+        self._answers = list(answers)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(self._question, classes="dialog-question")
+            with Horizontal(classes="dialog-buttons"):
+                for number, (answer, label) in enumerate(self._answers):
+                    yield Button(
+                        label,
+                        variant="primary" if number == 0 else "warning",
+                        id=answer,
+                        classes="answer",
+                    )
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
+
+    @on(Button.Pressed, ".answer")
+    def _answered(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
 
 class ConfirmScreen(ModalScreen[bool]):
     """Asks one yes/no question; dismisses with True when confirmed."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = DIALOG_BINDINGS
 
     def __init__(self, question: str, confirm_label: str) -> None:
         super().__init__(classes="dialog-screen")
@@ -47,7 +93,7 @@ class ConfirmScreen(ModalScreen[bool]):
 class ChooseConnectionScreen(ModalScreen[str | None]):
     """Picks one of the saved connections; dismisses with its name, or None."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = DIALOG_BINDINGS
 
     def __init__(self, names: Sequence[str], current: str) -> None:
         super().__init__(classes="dialog-screen")
@@ -86,7 +132,7 @@ NewConnectionCheck = Callable[[str, str], list[str]]
 class AddConnectionScreen(ModalScreen[tuple[str, str] | None]):
     """Names a new connection and its stream; the engine's rules judge both before it closes."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = DIALOG_BINDINGS
 
     def __init__(self, check: NewConnectionCheck) -> None:
         super().__init__(classes="dialog-screen")
@@ -123,4 +169,24 @@ class AddConnectionScreen(ModalScreen[tuple[str, str] | None]):
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class KeysScreen(ModalScreen[None]):
+    """The keys of the tab on show and those that work everywhere; escape (or ?) closes."""
+
+    BINDINGS = [
+        Binding("escape,question_mark,q", "close", "Close"),
+    ]
+
+    def __init__(self, text: str) -> None:
+        super().__init__(classes="dialog-screen")
+        self._text = text
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog keys-dialog"):
+            yield Label("Keys (escape closes; ctrl+p lists every action)", classes="dialog-title")
+            yield Static(self._text, id="keys-list", markup=False)
+
+    def action_close(self) -> None:
         self.dismiss(None)

@@ -91,6 +91,24 @@ def render_messages(messages: Sequence[OutgoingMessage]) -> Content:
 
 PreviewRecords = Callable[[Action, Settings], list[OutgoingMessage]]
 
+# Where in the records a setting shows (by the last part of its key): the side preview scrolls
+# there when the setting's field takes the focus. A setting not listed leaves it where it is.
+FIELD_ANCHORS: dict[str, str] = {
+    "delivery_stream_name": '"DeliveryStreamName"',
+    "id": '"AudienceId"',
+    "external_name": '"AudienceName"',
+    "mpid": '"MPID"',
+    "identities": '"UserIdentities"',
+    "new_identities": '"UserIdentities"',
+    "send_anonymous_users": '"UserIdentities"',
+    "forward_email_addresses": '"UserIdentities"',
+    "forward_customer_ids": '"UserIdentities"',
+    "forward_idfas": '"UserIdentities"',
+    "forward_google_advertising_ids": '"UserIdentities"',
+    "identities_to_exclude": "Dropped identities",
+    "record_delimiter": "Request as sent",
+}
+
 
 class PreviewPane(Vertical):
     """Shows what ``action`` would send for the test user, following every edit.
@@ -106,6 +124,7 @@ class PreviewPane(Vertical):
         self._settings: Settings | None = None
         self._stale = False
         self._render_pending = False
+        self._shown_lines: list[str] = []  # the records as last rendered, line by line
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="preview-toolbar"):
@@ -161,4 +180,17 @@ class PreviewPane(Vertical):
         note = self.query_one("#preview-note", Static)
         note.update(Content.styled(STALE_PREVIEW_NOTE, "$text-warning") if self._stale else "")
         note.display = self._stale
-        self.query_one("#preview-records", Static).update(render_messages(self.messages()))
+        rendered = render_messages(self.messages())
+        self._shown_lines = rendered.plain.splitlines()
+        self.query_one("#preview-records", Static).update(rendered)
+
+    def follow(self, key: str) -> None:
+        """Scroll to where the setting at ``key`` shows in the records, if it shows."""
+        anchor = FIELD_ANCHORS.get(key.rsplit(".", 1)[-1])
+        if anchor is None:
+            return
+        line = next((n for n, text in enumerate(self._shown_lines) if anchor in text), None)
+        if line is not None:
+            self.query_one("#preview-body", VerticalScroll).scroll_to(
+                y=max(0, line - 2), animate=False
+            )

@@ -321,7 +321,9 @@ IDENTITY_KEYS: tuple[str, ...] = tuple(
 class IdentityRows(FieldRow):
     """The test user's identities as key/value rows, edited as in Posting's header editor: a
     table of rows, and a key/value line under it that adds (or, for an existing key, updates)
-    a row. Enter on a row takes it back into the line for editing; delete removes it."""
+    a row. Enter on a row copies it into the line to edit it in place: the row stays where it
+    is (walking away loses nothing) and the change lands in the same place, so the order of
+    ``UserIdentities`` never changes by editing. Delete removes a row."""
 
     class RowsChanged(Message):
         """A row was added, changed or removed."""
@@ -335,6 +337,7 @@ class IdentityRows(FieldRow):
             classes="identity-field",
         )
         self._initial = dict(identities)
+        self._editing: str | None = None  # the key of the row the line is editing, if any
 
     def compose(self) -> ComposeResult:
         yield Label(self.label, classes="field-label")
@@ -365,13 +368,28 @@ class IdentityRows(FieldRow):
     def value(self) -> dict[str, str]:
         return {str(row.value): self.table.get_row(row)[1].plain for row in self.table.rows}
 
-    def add_identity(self, key: str, value: str) -> None:
-        """Add a row, or change the value of the row with this key."""
-        if key in self.table.rows:
+    def add_identity(self, key: str, value: str, *, replacing: str | None = None) -> None:
+        """Add a row, or change the row with this key; ``replacing`` names a row (being
+        edited) that the new key and value take the place of, in its position."""
+        rows = self.value()
+        if replacing is not None and replacing in rows and replacing != key:
+            rows = {
+                (key if old == replacing else old): (value if old == replacing else text)
+                for old, text in rows.items()
+                if old != key
+            }
+            self.table.clear()
+            for row_key, text in rows.items():
+                self.table.add_row(Text(row_key), Text(text), key=row_key)
+        elif key in self.table.rows:
             self.table.update_cell(key, self.table.ordered_columns[1].key, Text(value))
         else:
             self.table.add_row(Text(key), Text(value), key=key)
         self.post_message(self.RowsChanged())
+
+    def _edit_line_for(self, key: str | None) -> None:
+        self._editing = key
+        self.query_one(".add-identity", Button).label = "Add" if key is None else "Update"
 
     @on(Button.Pressed, ".add-identity")
     @on(Input.Submitted, ".identity-editor Input")
@@ -381,7 +399,8 @@ class IdentityRows(FieldRow):
         if not key:
             self.new_key.focus()
             return
-        self.add_identity(key, self.new_value.value)
+        self.add_identity(key, self.new_value.value, replacing=self._editing)
+        self._edit_line_for(None)
         self.new_key.value = self.new_value.value = ""
         self.new_key.focus()
 
@@ -394,12 +413,13 @@ class IdentityRows(FieldRow):
         event.stop()
         key = str(event.row_key.value)
         self.new_key.value, self.new_value.value = key, self.table.get_row(key)[1].plain
-        self.table.remove_row(key)
-        self.post_message(self.RowsChanged())
+        self._edit_line_for(key)  # the row stays: the line's change replaces it in place
         self.new_value.focus()
 
     def action_remove_row(self) -> None:
         if self.table.has_focus and self.table.row_count:
             row_key, _ = self.table.coordinate_to_cell_key(self.table.cursor_coordinate)
             self.table.remove_row(row_key)
+            if row_key.value == self._editing:
+                self._edit_line_for(None)  # nothing left to replace: the line adds again
             self.post_message(self.RowsChanged())

@@ -22,7 +22,7 @@ from console.widgets.settings_fields import (
     SecretField,
     excluded_identity_keys,
 )
-from console.widgets.settings_sections import FormSection, form_sections
+from console.widgets.settings_sections import FormSection, bring_into_view, form_sections
 from engine.settings import Settings
 from engine.settings_file import (
     SECRET_ENV_VAR,
@@ -252,6 +252,22 @@ class SettingsForm(Vertical):
                 row.scroll_visible()
                 row.focus_control()
                 return
+
+    def fields(self) -> list[tuple[str, str]]:
+        """Every field of the form, folded sections included, as (key, description)."""
+        return [field for section in self.query(FormSection) for field in section.fields()]
+
+    async def go_to_field(self, key: str) -> None:
+        """Focus the field at ``key``, opening its section first if it is folded."""
+        for section in self.query(FormSection):
+            if any(field_key == key for field_key, _ in section.fields()):
+                await section.open()
+                break
+        self._row_cache = None
+        row = next((row for row in self._rows() if row.key == key), None)
+        if row is not None:
+            row.focus_control()
+            bring_into_view(row)
 
     @on(Button.Pressed, "#switch-connection")
     async def _switch_pressed(self, event: Button.Pressed) -> None:

@@ -81,6 +81,7 @@ class FormSection(Vertical):
         self._folded = folded
         self._built = False
         self._problem = ""
+        self._fields: list[tuple[str, str]] | None = None  # (key, description), once read
 
     def compose(self) -> ComposeResult:
         yield SectionTitle(self._title_text(), classes="section-title")
@@ -96,6 +97,14 @@ class FormSection(Vertical):
     @property
     def folded(self) -> bool:
         return self._folded
+
+    def fields(self) -> list[tuple[str, str]]:
+        """Each row's key and description, folded or not (a folded section's rows are made
+        for this, never mounted: mounting waits for the first opening)."""
+        if self._fields is None:
+            rows = self.query(FieldRow) if self._built else self._rows()
+            self._fields = [(row.key, row.description) for row in rows if isinstance(row, FieldRow)]
+        return self._fields
 
     async def toggle(self) -> None:
         if self._folded:
@@ -116,6 +125,7 @@ class FormSection(Vertical):
             await self.mount(Vertical(*self._rows(), classes="section-body"))
             self.post_message(self.Opened())
         self.query_one(SectionTitle).update(self._title_text())
+        bring_into_view(self, top=True)  # as much of what was opened as fits, title first
 
     def show_problem(self, text: str) -> None:
         if text == self._problem:
@@ -129,6 +139,17 @@ class FormSection(Vertical):
             shown.first(Static).update(text)
         else:
             self.mount(Static(text, classes="section-problem"), after=0)
+
+
+def bring_into_view(widget: Widget, *, top: bool = False) -> None:
+    """Scroll ``widget`` into view once the rows just mounted around it are laid out (the
+    first refresh mounts them, the second gives the form its new height)."""
+
+    def scroll() -> None:
+        if widget.is_attached:
+            widget.scroll_visible(animate=False, top=top)
+
+    widget.call_after_refresh(widget.call_after_refresh, scroll)
 
 
 def form_sections(

@@ -24,7 +24,12 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, SelectionList, Static
 
 from console.app import FirehoseConsoleApp
-from console.widgets.dialogs import AddConnectionScreen, ChooseConnectionScreen, ConfirmScreen
+from console.widgets.dialogs import (
+    AddConnectionScreen,
+    ChoiceScreen,
+    ChooseConnectionScreen,
+    ConfirmScreen,
+)
 from console.widgets.preview_pane import PreviewPane
 from console.widgets.settings_fields import SecretField, identity_options
 
@@ -110,13 +115,13 @@ def test_quitting_with_unsaved_changes_asks_first(tmp_path: Path) -> None:
         await type_into(pilot, app, "audience.internal_name", "someone")
         await pilot.press("ctrl+q")
         await pilot.pause()
-        assert isinstance(app.screen, ConfirmScreen)
+        assert isinstance(app.screen, ChoiceScreen)
         await pilot.press("escape")
         await pilot.pause()
-        assert not isinstance(app.screen, ConfirmScreen)
+        assert not isinstance(app.screen, ChoiceScreen)
         await pilot.press("ctrl+q")
         await pilot.pause()
-        await pilot.click("#confirm")
+        await pilot.click("#discard")
         await pilot.pause()
 
     run_scenario(app, scenario)
@@ -172,10 +177,10 @@ def test_switching_warns_about_unsaved_changes_and_adding_checks_the_name(
         os.utime(path, ns=(later, later))
         await pilot.press("ctrl+s")
         await settle(pilot)
-        assert isinstance(app.screen, ConfirmScreen)
+        assert isinstance(app.screen, ChoiceScreen)
         question = str(app.screen.query_one(".dialog-question", Static).render())
-        assert question.endswith("changed on disk since it was loaded. Overwrite it?")
-        await pilot.click("#confirm")
+        assert "changed on disk since it was loaded. Reload it" in question
+        await pilot.click("#overwrite")
         await settle(pilot)
         assert status(app) == "shop → Stream1 (us-east-1) · sandbox · not yet checked"
         assert "Connection shop (new, unsaved)" not in screen_text(app)
@@ -183,6 +188,7 @@ def test_switching_warns_about_unsaved_changes_and_adding_checks_the_name(
     run_scenario(app, scenario)
     connections = tomllib.loads(path.read_text())["connections"]
     assert set(connections) == {"travel", "orders", "shop"}
+    assert tomllib.loads(path.read_text())["active_connection"] == "shop"  # written on save
     assert connections["shop"]["delivery_stream_name"] == "Stream1"
 
 
@@ -206,6 +212,10 @@ def test_the_secret_shows_only_when_revealed(tmp_path: Path) -> None:
         for tab in ("f2", "f3", "f4", "f5", "f6", "f1"):
             await pilot.press(tab)
             assert CANARY_SECRET not in screen_text(app)
+        await settle(pilot)
+        # f1 focused the form's first field, above the secret.
+        secret.scroll_visible(animate=False, top=True)
+        await pilot.pause()
         assert CANARY_SECRET not in app.export_screenshot()
         assert "•" * 8 in screen_text(app)
         await pilot.press("ctrl+t")

@@ -135,3 +135,42 @@ def test_dead_letter_browser_looks_as_approved(snap_compare, size: str) -> None:
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZES[size], run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_keys_panel_looks_as_approved(snap_compare, size: str) -> None:
+    """? on the Send tab: its keys, then those that work everywhere."""
+    app = FirehoseConsoleApp(
+        load_settings(NO_SETTINGS_FILE), clock=lambda: 1234565788, auto_verify=False
+    )
+    app.animation_level = "none"
+
+    async def run_before(pilot: Pilot[int]) -> None:
+        await _show(pilot, "f3")
+        await pilot.press("question_mark")
+        await settle(pilot)
+        pilot.app.clear_notifications()
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_quit_dialog_with_unsaved_edits_looks_as_approved(snap_compare, size: str) -> None:
+    """ctrl+q with an unsaved edit: Save and quit, Quit without saving, Cancel."""
+    app = FirehoseConsoleApp(
+        load_settings(NO_SETTINGS_FILE), clock=lambda: 1234565788, auto_verify=False
+    )
+    app.animation_level = "none"
+
+    async def run_before(pilot: Pilot[int]) -> None:
+        await settle(pilot)
+        pilot.app.clear_notifications()
+        await pilot.press("end", *"X")  # the stream name, focused first
+        await settle(pilot)
+        await pilot.press("ctrl+q")
+        await settle(pilot)
+        pilot.app.clear_notifications()
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=run_before)
