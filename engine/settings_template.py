@@ -162,13 +162,14 @@ def _model_of(name: str) -> type[BaseModel] | None:
 
 def _documented(document: Mapping[str, Any]) -> str:
     parts = [_SAVED_HEADER]
-    if "active_connection" in document:
-        description = Settings.model_fields["active_connection"].description or ""
-        parts += ["\n", _comment(description)]
-        parts.append(f"active_connection = {_value(document['active_connection'])}\n")
+    # The top-level keys (active_connection, target) first: TOML wants them before any table.
+    for name, field in Settings.model_fields.items():
+        if name in document and not isinstance(document[name], dict):
+            parts += ["\n", _comment(field.description or "")]
+            parts.append(f"{name} = {_value(document[name])}\n")
     for name in Settings.model_fields:
         value = document.get(name)
-        if name == "active_connection" or not isinstance(value, dict):
+        if not isinstance(value, dict):
             continue
         if name in ("connections", "audiences"):
             item_model = ConnectionSettings if name == "connections" else AudienceSettings
