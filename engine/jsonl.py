@@ -126,9 +126,10 @@ def append_json_lines(
     """
     if not documents:
         return 0
-    data = "".join(_line(document) for document in documents).encode("utf-8")
+    data = "".join(map(_line, documents)).encode("utf-8")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.parent.is_dir():  # a stat, cheaper than mkdir's raise and catch per call
+            path.parent.mkdir(parents=True, exist_ok=True)
         with _file_lock(path, exclusive=False):
             descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
             try:
