@@ -305,15 +305,89 @@ def stream_messages(
         batch_limits=batch_limits(batch_size, rate, quota) if batch else None,
         cancel=cancel,
     )
-    consumed = 0
-    for chunk in _chunks(messages, max(1, chunk_size)):
-        consumed += len(chunk)
-        if before_chunk is not None:
+    return _stream_chunks(
+        sender,
+        _chunks(messages, max(1, chunk_size)),
+        max(1, chunk_size),
+        on_outcome,
+        before_chunk,
+        cancel,
+    )
+
+
+class _ChunkInFlight:
+    """One chunk being sent on a thread of its own, so the caller's thread can build and
+    journal the next chunk, and hand the previous one's outcomes on, meanwhile."""
+
+    def __init__(self, sender: _ChunkSender, chunk: Sequence[OutgoingMessage]) -> None:
+        self._sender = sender
+        self._chunk = chunk
+        self._outcomes: list[DeliveryOutcome] = []
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="burst-chunk", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._outcomes = self._sender.send(self._chunk)
+        except BaseException as error:  # re-raised in the caller's thread by outcomes()
+            self._error = error
+
+    def wait(self) -> None:
+        self._thread.join()
+
+    def outcomes(self) -> list[DeliveryOutcome]:
+        """The chunk's outcomes, in its order, once every message of it is settled."""
+        self.wait()
+        if self._error is not None:
+            raise self._error
+        return self._outcomes
+
+
+def _stream_chunks(
+    sender: _ChunkSender,
+    chunks: Iterator[list[OutgoingMessage]],
+    chunk_size: int,
+    on_outcome: Callable[[DeliveryOutcome], None],
+    before_chunk: Callable[[Sequence[OutgoingMessage]], None] | None,
+    cancel: threading.Event | None,
+) -> int:
+    """Send the chunks one after the other; while one is in flight, the previous one's
+    outcomes are handed on and the next one is built and journaled (``before_chunk``), so
+    the building, journaling and output overlap the calls. At most two chunks are in memory
+    at once; no chunk is sent before the previous one is settled (so an identity change's
+    pair, even cut across chunks, keeps its order). Returns how many messages were
+    consumed: after a cancel, the one chunk already built is set aside unsent, not dropped."""
+
+    def prepared() -> list[OutgoingMessage] | None:
+        chunk = next(chunks, None)
+        if chunk is not None and before_chunk is not None:
             before_chunk(chunk)
-        for outcome in sender.send(chunk):
-            on_outcome(outcome)
-        if cancel is not None and cancel.is_set():
+        return chunk
+
+    consumed = 0
+    settled: list[DeliveryOutcome] = []
+    chunk = prepared()
+    while chunk is not None:
+        consumed += len(chunk)
+        if len(chunk) < chunk_size:  # the last chunk: nothing to overlap it with
+            for outcome in settled:
+                on_outcome(outcome)
+            settled = sender.send(chunk)
             break
+        flight = _ChunkInFlight(sender, chunk)
+        try:
+            for outcome in settled:
+                on_outcome(outcome)
+            settled = []
+            following = None if cancel is not None and cancel.is_set() else prepared()
+        except Exception:
+            flight.wait()  # no call goes on behind the caller's back (a second Ctrl-C
+            raise  # is no Exception: it abandons the calls in flight, as it always did)
+        settled = flight.outcomes()
+        chunk = following
+    for outcome in settled:
+        on_outcome(outcome)
     return consumed
 
 
