@@ -7,10 +7,10 @@ preview and send. The embedded sandbox (and moto with it) is imported only when 
 from __future__ import annotations
 
 import itertools
-from collections import deque
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Collection, Iterable, Sequence, Sized
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
