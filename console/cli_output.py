@@ -102,6 +102,10 @@ def render_send_report(report: SendReport, journal: Path) -> str:
     return "\n".join(lines)
 
 
+# One encoder for every line of ``send --json`` (json.dumps with options builds one per call).
+_JSON_LINE = json.JSONEncoder(ensure_ascii=False)
+
+
 class JsonSendWriter:
     """``send --json`` written as the send goes: one valid document listing every message,
     without holding them (``records`` first, one line each, then the counts). Nothing is
@@ -120,7 +124,7 @@ class JsonSendWriter:
 
     def record(self, outcome: DeliveryOutcome) -> None:
         separator = self._start()
-        self.stream.write(separator + json.dumps(outcome_document(outcome), ensure_ascii=False))
+        self.stream.write(separator + _JSON_LINE.encode(outcome_document(outcome)))
 
     def finish(self, report: SendReport) -> None:
         """Close ``records`` and add the counts (``SendReport.summary``)."""

@@ -240,9 +240,10 @@ class Deliverer:
                     possible_duplicates,
                 )
                 break
+            at = self.clock()  # one call: one time for all its records' events
             for index in pending:
                 message = messages[index]
-                self.sink(AttemptStarted(message.message_id, message.kind, attempt, self.clock()))
+                self.sink(AttemptStarted(message.message_id, message.kind, attempt, at))
             stream_name = messages[pending[0]].stream_name
             try:
                 results = self.sender.put_record_batch(
@@ -266,12 +267,18 @@ class Deliverer:
             still_pending: list[int] = []
             settled: list[DeliveryOutcome] = []
             backoff_needed = False
+            answered_at, latency = self.clock(), time.monotonic() - started
             for position, (index, failure) in enumerate(zip(pending, failures, strict=True)):
                 message = messages[index]
                 if failure is None:
                     record_id = str(results[position].record_id)
                     outcomes[index] = self._delivered(
-                        message, record_id, attempt, started, index in possible_duplicates
+                        message,
+                        record_id,
+                        attempt,
+                        started,
+                        index in possible_duplicates,
+                        answered=(answered_at, latency),
                     )
                     settled.append(outcomes[index])
                     continue
@@ -453,8 +460,10 @@ class Deliverer:
         attempts: int,
         started: float,
         possible_duplicate: bool = False,
+        answered: tuple[datetime, float] | None = None,
     ) -> DeliveryOutcome:
-        latency = time.monotonic() - started
+        """``answered``: (when, latency) of the answer, once for a whole batch's records."""
+        at, latency = answered or (self.clock(), time.monotonic() - started)
         self.sink(
             RecordDelivered(
                 message.message_id,
@@ -462,7 +471,7 @@ class Deliverer:
                 record_id,
                 attempts,
                 latency,
-                self.clock(),
+                at,
                 possible_duplicate,
             )
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
-import uuid
+import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -81,7 +81,8 @@ class OutgoingMessage:
     data_bytes: bytes
     dropped: tuple[DroppedIdentity, ...] = ()
     skip_reason: str | None = None
-    message_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # 32 random hex digits, as uuid4().hex but a quarter of its cost (a burst makes millions).
+    message_id: str = field(default_factory=lambda: os.urandom(16).hex())
     # The message_id of the message that must be acknowledged (RecordId back) before this one
     # is sent: an identity change's re-add follows its remove.
     follows: str | None = None
