@@ -7,7 +7,9 @@ Lines of ``outbox/<connection>[.sandbox].jsonl`` in the state directory, appende
 - ``{"sending": [ids]}`` before each PutRecord / PutRecordBatch call (one fsync per call, not
   per record), so a crash tells "never sent" apart from "may have arrived";
 - a tombstone ``{"done": id, "record_id": …}`` or ``{"done": id, "dead_lettered": true}`` once
-  Firehose returned the RecordId or the message moved to the dead letters. Tombstones are not
+  Firehose returned the RecordId or the message moved to the dead letters; the messages of one
+  call that Firehose acknowledged share one line, ``{"done": [ids], "record_ids": [ids]}``
+  (a burst writes one line per call, not per message). Tombstones are not
   fsynced: losing one to a power cut (a killed process loses none) only makes a settled
   message look interrupted, reported as a possible duplicate; it never loses one.
 
@@ -72,11 +74,30 @@ class Settlement:
 def _is_marker(document: dict[str, Any]) -> bool:
     """A well-formed ``done`` tombstone or ``sending`` marker (not an entry)."""
     if "done" in document:
-        return isinstance(document["done"], str)
+        done = document["done"]
+        return isinstance(done, str) or (
+            isinstance(done, list) and all(isinstance(i, str) for i in done)
+        )
     if "sending" in document:
         ids = document["sending"]
         return isinstance(ids, list) and all(isinstance(i, str) for i in ids)
     return False
+
+
+def _tombstones(settlements: Sequence[Settlement]) -> list[dict[str, Any]]:
+    """The tombstone lines of one call's settlements: those acknowledged share one line."""
+    acknowledged = [s for s in settlements if s.record_id is not None]
+    documents = [s.document() for s in settlements if s.record_id is None]
+    if len(acknowledged) == 1:
+        documents.append(acknowledged[0].document())
+    elif acknowledged:
+        documents.append(
+            {
+                "done": [s.message_id for s in acknowledged],
+                "record_ids": [s.record_id for s in acknowledged],
+            }
+        )
+    return documents
 
 
 class Outbox:
@@ -173,7 +194,7 @@ class Outbox:
         with contextlib.suppress(JournalWriteFailed):
             # A lost tombstone only makes a settled message look interrupted at the next
             # start (reported as a possible duplicate): never worth stopping a send for.
-            self._append([s.document() for s in settlements], sync=False, at_risk=0)
+            self._append(_tombstones(settlements), sync=False, at_risk=0)
         with self._lock:
             for settlement in settlements:
                 self._unsettled.pop(settlement.message_id, None)
@@ -191,7 +212,9 @@ class Outbox:
                 damaged.append(line.raw)
             elif _is_marker(document):
                 if "done" in document:
-                    entries.pop(document["done"], None)
+                    done = document["done"]
+                    for message_id in [done] if isinstance(done, str) else done:
+                        entries.pop(message_id, None)
                 else:
                     sent.update(i for i in document["sending"] if i in entries)
             else:

@@ -102,6 +102,39 @@ def test_delivered_and_dead_lettered_messages_leave_with_a_tombstone(tmp_path: P
     assert outbox.unsettled() == []
 
 
+class HalfSender(Sender):
+    """Acknowledges the first half of each batch; the rest fail for good (dead-lettered)."""
+
+    def put_record_batch(
+        self, stream_name: str, records: Sequence[bytes]
+    ) -> list[BatchEntryResult]:
+        half = len(records) // 2
+        return [BatchEntryResult(f"rid-{i}") for i in range(half)] + [
+            BatchEntryResult(None, "AccessDeniedException", "no") for _ in records[half:]
+        ]
+
+
+def test_a_calls_acknowledged_messages_share_one_tombstone_and_still_leave(
+    tmp_path: Path,
+) -> None:
+    outbox = Outbox(tmp_path / "outbox.jsonl", "travel")
+    sent = messages(6)
+    left_over = messages(2)  # journaled, never sent: what a crash would leave
+    outbox.queue(left_over, "2026-01-01T00:00:00+00:00")
+    outcomes = deliverer(HalfSender(), tmp_path, outbox).deliver_batch(sent)
+    assert [o.delivered for o in outcomes] == [True] * 3 + [False] * 3
+    tombstones = [d for d in read_json_lines(outbox.path) if "done" in d]
+    assert tombstones[-1] == {
+        "done": [m.message_id for m in sent[:3]],
+        "record_ids": ["rid-0", "rid-1", "rid-2"],
+    }
+    assert [t["done"] for t in tombstones[:-1]] == [m.message_id for m in sent[3:]]
+    assert all(t["dead_lettered"] for t in tombstones[:-1])
+    left = outbox.unsettled()  # read back from the file, as after a crash
+    assert [u.entry.message_id for u in left] == [m.message_id for m in left_over]
+    assert not any(u.sent for u in left)
+
+
 def test_a_batch_costs_one_fsync_and_a_burst_of_single_records_one_per_call(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
