@@ -78,7 +78,37 @@ def quarantine_path(path: Path) -> Path:
 
 
 def _line(document: dict[str, Any]) -> str:
-    return _ENCODER.encode(document) + "\n"
+    return _encode(document) + "\n"
+
+
+def _encoder_of(encoder: json.JSONEncoder) -> Callable[[Any], str]:
+    """``encoder.encode``, made once instead of per call (a burst encodes a line per message):
+    the C encoder ``json`` would build for every document, without the circular check (a
+    journal document is a tree)."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None or encoder.indent is not None:  # as json itself: the plain encoder
+        return encoder.encode
+    one_shot = make(
+        None,
+        encoder.default,
+        json.encoder.encode_basestring
+        if not encoder.ensure_ascii
+        else json.encoder.encode_basestring_ascii,
+        encoder.indent,
+        encoder.key_separator,
+        encoder.item_separator,
+        encoder.sort_keys,
+        encoder.skipkeys,
+        encoder.allow_nan,
+    )
+
+    def encode(document: Any) -> str:
+        return "".join(one_shot(document, 0))
+
+    return encode
+
+
+_encode = _encoder_of(_ENCODER)
 
 
 @contextlib.contextmanager
