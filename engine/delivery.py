@@ -29,6 +29,7 @@ from engine.events import (
     DeliveryGaveUp,
     EventSink,
     RecordDelivered,
+    ignore_events,
 )
 from engine.failures import AlertType, Failure, FailureClass, classify, classify_code
 from engine.gateway import BatchEntryResult
@@ -241,7 +242,7 @@ class Deliverer:
                 )
                 break
             at = self.clock()  # one call: one time for all its records' events
-            for index in pending:
+            for index in pending if self.sink is not ignore_events else ():  # none listens
                 message = messages[index]
                 self.sink(AttemptStarted(message.message_id, message.kind, attempt, at))
             stream_name = messages[pending[0]].stream_name
@@ -464,17 +465,18 @@ class Deliverer:
     ) -> DeliveryOutcome:
         """``answered``: (when, latency) of the answer, once for a whole batch's records."""
         at, latency = answered or (self.clock(), time.monotonic() - started)
-        self.sink(
-            RecordDelivered(
-                message.message_id,
-                message.kind,
-                record_id,
-                attempts,
-                latency,
-                at,
-                possible_duplicate,
+        if self.sink is not ignore_events:  # a burst's records need no events nobody hears
+            self.sink(
+                RecordDelivered(
+                    message.message_id,
+                    message.kind,
+                    record_id,
+                    attempts,
+                    latency,
+                    at,
+                    possible_duplicate,
+                )
             )
-        )
         return DeliveryOutcome(
             message,
             record_id,
