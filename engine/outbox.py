@@ -39,6 +39,7 @@ from engine.dead_letters import (
 )
 from engine.journaled import DamagedEntry, JournaledMessage
 from engine.jsonl import (
+    EncodedLine,
     JournalWriteFailed,
     append_json_lines,
     quarantine_lines,
@@ -115,7 +116,7 @@ class Outbox:
         self._queued: set[str] = set()  # journaled by this outbox, not yet marked sending
         # What this outbox journaled and is not settled yet, and which of it was sent: the
         # last console to close rewrites the file from these instead of reading it back.
-        self._unsettled: dict[str, dict[str, Any]] = {}
+        self._unsettled: dict[str, EncodedLine] = {}
         self._sent: set[str] = set()
         self._replaying: set[str] = set()  # dead letters being replayed through this outbox
         self._appended = 0  # bytes this outbox appended since it opened
@@ -144,7 +145,9 @@ class Outbox:
 
     # -- while sending ---------------------------------------------------------------------
 
-    def _append(self, documents: list[dict[str, Any]], *, sync: bool, at_risk: int) -> None:
+    def _append(
+        self, documents: Sequence[dict[str, Any] | EncodedLine], *, sync: bool, at_risk: int
+    ) -> None:
         written = append_json_lines(self.path, documents, sync=sync, at_risk=at_risk)
         with self._lock:
             self._appended += written
@@ -152,11 +155,11 @@ class Outbox:
     def queue(self, messages: Sequence[OutgoingMessage], at: str) -> None:
         """Journal every message a send is about to make (one write, fsynced), before any is
         sent: an interrupted burst then leaves even its unsent messages on record."""
-        documents = [JournaledMessage.document_of(m, self.connection, at) for m in messages]
-        self._append(documents, sync=True, at_risk=len(documents))
+        lines = [JournaledMessage.line_of(m, self.connection, at) for m in messages]
+        self._append(lines, sync=True, at_risk=len(lines))
         with self._lock:
             self._queued.update(m.message_id for m in messages)
-            self._unsettled.update((d["message_id"], d) for d in documents)
+            self._unsettled.update(zip((m.message_id for m in messages), lines, strict=True))
 
     def sending(self, messages: Sequence[OutgoingMessage], at: str) -> None:
         """Mark the messages of one call as sent, journaling any not queued yet: one write,
@@ -164,11 +167,11 @@ class Outbox:
         with self._lock:
             fresh = [m for m in messages if m.message_id not in self._queued]
             self._queued.difference_update(m.message_id for m in messages)
-        documents = [JournaledMessage.document_of(m, self.connection, at) for m in fresh]
+        lines = [JournaledMessage.line_of(m, self.connection, at) for m in fresh]
         ids = [m.message_id for m in messages]
-        self._append([*documents, {"sending": ids}], sync=True, at_risk=len(messages))
+        self._append([*lines, {"sending": ids}], sync=True, at_risk=len(messages))
         with self._lock:
-            self._unsettled.update((d["message_id"], d) for d in documents)
+            self._unsettled.update(zip((m.message_id for m in fresh), lines, strict=True))
             self._sent.update(ids)
 
     def replaying(self, letters: Sequence[DeadLetter]) -> None:

@@ -3,6 +3,7 @@ when no other console is using it; one fsync per call, not per record."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -21,6 +22,7 @@ from engine.dead_letters import DeadLetter, DeadLetterJournal
 from engine.delivery import Deliverer, RetryPolicy
 from engine.events import InterruptedRunRecovered
 from engine.gateway import BatchEntryResult
+from engine.journaled import JournaledMessage
 from engine.jsonl import append_json_line, read_json_lines
 from engine.outbox import Outbox
 from engine.records import Action, AudienceUser, RecordContext, build_messages
@@ -100,6 +102,24 @@ def test_delivered_and_dead_lettered_messages_leave_with_a_tombstone(tmp_path: P
     assert lines[3]["message_id"] == bad.message_id
     assert lines[5] == {"done": bad.message_id, "dead_lettered": True}
     assert outbox.unsettled() == []
+
+
+@pytest.mark.parametrize(
+    ("message_id", "follows", "connection"),
+    [
+        ("0" * 32, None, "travel"),
+        ('a "quoted" id\\ with\ttabs\nand é, \u2028 and \x00', "b" * 32, 'c"onn\u00e9'),
+    ],
+)
+def test_a_journal_line_formatted_directly_is_the_encoders_line(
+    message_id: str, follows: str | None, connection: str
+) -> None:
+    (message,) = messages(1)
+    message = dataclasses.replace(message, message_id=message_id, follows=follows)
+    document = JournaledMessage.document_of(message, connection, "2026-01-01T00:00:00+00:00")
+    line = JournaledMessage.line_of(message, connection, "2026-01-01T00:00:00+00:00")
+    assert line == engine.jsonl._ENCODER.encode(document)
+    assert JournaledMessage.from_document(json.loads(line)).to_message() == message
 
 
 class HalfSender(Sender):
