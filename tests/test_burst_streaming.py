@@ -374,8 +374,9 @@ def test_a_burst_is_journaled_chunk_by_chunk_each_before_any_of_it_is_sent(
         "p.fogg138-2",
         "p.fogg138-3",
     ]
-    # One chunk, or two (the next one is journaled while the first is sent): never the burst.
-    assert sender.journaled_at_first_call in (10_000, 20_000)
+    # The first chunk (1,000), or two (the next, 2,000, is journaled while the first is sent):
+    # never the whole burst.
+    assert sender.journaled_at_first_call in (1_000, 3_000)
     assert len(report.outcomes) == OUTCOMES_KEPT and not report.outcomes_complete
     assert report.document()["delivered"] == 25_000
 
@@ -633,3 +634,27 @@ def test_a_burst_leaves_the_newest_acknowledged_records_in_the_landed_journal(
     assert len(entries) == session.landed_journal().max_entries
     assert [e.message_id for e in entries] == [o.message.message_id for o in newest]
     assert [e.record_id for e in entries] == [o.record_id for o in newest]
+
+
+class InstantSender:
+    def put_record_batch(
+        self, stream_name: str, records: Sequence[bytes]
+    ) -> list[BatchEntryResult]:
+        return [BatchEntryResult(f"id-{n}") for n in range(len(records))]
+
+
+def test_a_burst_starts_with_a_small_chunk_and_doubles_up_to_the_chunk_size(
+    tmp_path: Path,
+) -> None:
+    sizes: list[int] = []
+    outcomes: list[DeliveryOutcome] = []
+    consumed = stream_messages(
+        deliverer(InstantSender(), tmp_path),
+        iter_burst_messages(Settings(), Action.ADD, 40_000, timestamp=1),
+        outcomes.append,
+        before_chunk=lambda chunk: sizes.append(len(chunk)),
+        concurrency=4,
+        batch=True,
+    )
+    assert sizes == [1_000, 2_000, 4_000, 8_000, 10_000, 10_000, 5_000]
+    assert consumed == len(outcomes) == 40_000 and all(o.delivered for o in outcomes)
