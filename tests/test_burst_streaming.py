@@ -26,6 +26,7 @@ from engine.records import (
     Action,
     AudienceUser,
     MessageKind,
+    OutgoingMessage,
     RecordContext,
     build_messages,
     burst_messages,
@@ -658,3 +659,64 @@ def test_a_burst_starts_with_a_small_chunk_and_doubles_up_to_the_chunk_size(
     )
     assert sizes == [1_000, 2_000, 4_000, 8_000, 10_000, 10_000, 5_000]
     assert consumed == len(outcomes) == 40_000 and all(o.delivered for o in outcomes)
+
+
+class GatedSender(InstantSender):
+    """Every call waits until ``gate`` is set; ``in_flight`` is set once ``calls`` calls are
+    waiting. Logs what it sent."""
+
+    def __init__(self, gate: threading.Event, calls: int) -> None:
+        self.gate = gate
+        self.calls = calls
+        self.in_flight = threading.Event()
+        self.lock = threading.Lock()
+        self.sent: list[bytes] = []
+
+    def put_record_batch(
+        self, stream_name: str, records: Sequence[bytes]
+    ) -> list[BatchEntryResult]:
+        with self.lock:
+            self.calls -= 1
+            if self.calls == 0:
+                self.in_flight.set()
+        assert self.gate.wait(10), "the next chunk was never journaled"
+        with self.lock:
+            self.sent.extend(records)
+        return super().put_record_batch(stream_name, records)
+
+
+def test_a_cancel_sets_the_chunk_built_ahead_aside_unsent_and_builds_no_more(
+    tmp_path: Path,
+) -> None:
+    cancel, gate = threading.Event(), threading.Event()
+    journaled: list[list[OutgoingMessage]] = []
+
+    def journal(chunk: Sequence[OutgoingMessage]) -> None:
+        journaled.append(list(chunk))
+        if len(journaled) == 2:  # the second chunk is on record while the first is sent
+            assert sender.in_flight.wait(10)  # both calls of the first chunk
+            cancel.set()
+            gate.set()
+
+    sender = GatedSender(gate, calls=2)
+    outcomes: list[DeliveryOutcome] = []
+    messages = burst_messages(Settings(), Action.ADD, 30, timestamp=1)
+    consumed = stream_messages(
+        deliverer(sender, tmp_path),
+        iter(messages),
+        outcomes.append,
+        before_chunk=journal,
+        chunk_size=10,
+        concurrency=2,
+        batch=True,
+        batch_size=5,
+        cancel=cancel,
+    )
+    assert consumed == 20 and [len(chunk) for chunk in journaled] == [10, 10]
+    assert [o.message.message_id for o in outcomes] == [m.message_id for m in messages[:20]]
+    assert all(o.delivered for o in outcomes[:10])
+    assert all(o.not_sent and not o.delivered for o in outcomes[10:])
+    assert sorted(sender.sent) == sorted(m.data_bytes for m in messages[:10])
+    letters = DeadLetterJournal(tmp_path / "dead-letters.jsonl").entries()
+    assert [letter.message_id for letter in letters] == [m.message_id for m in messages[10:20]]
+    assert {letter.failure_class for letter in letters} == {INTERRUPTED_UNSENT}
