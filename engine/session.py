@@ -504,8 +504,9 @@ class ConsoleSession:
             requested = len(messages)
 
         landed_journal = self.landed_journal()
-        # The previous chunk's acknowledged records, for the landed journal: one write per
-        # chunk, of the newest it keeps only (it would trim the older ones at once).
+        # Acknowledged records not yet in the landed journal: written when the next chunk is
+        # journaled (one write per chunk) and at the end, only the newest it keeps (it would
+        # trim the older ones at once).
         acknowledged: deque[DeliveryOutcome] = deque(maxlen=landed_journal.max_entries)
 
         def journal_acknowledged() -> None:
@@ -514,7 +515,7 @@ class ConsoleSession:
                 acknowledged.clear()
 
         def journal(chunk: Sequence[OutgoingMessage]) -> None:
-            journal_acknowledged()  # the previous chunk is settled by now
+            journal_acknowledged()  # the outcomes handed on so far
             sendable = [message for message in chunk if message.will_send]
             if len(sendable) > 1:  # all on record before the first goes out (one fsync)
                 outbox.queue(sendable, datetime.now(UTC).isoformat())
