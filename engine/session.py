@@ -454,8 +454,9 @@ class ConsoleSession:
         """Send ``count`` repetitions of ``action`` and report what really arrived. The burst
         is built as it is sent, chunk by chunk (see ``send_messages``).
 
-        ``draft``: unsaved settings to build the records from (README: "The console (TUI): a
-        short tour"); the stream, credentials, delivery and chaos settings stay the session's.
+        ``draft``: unsaved settings to build the records from
+        (README: "The console (TUI): a short tour"); the stream, credentials, delivery and
+        chaos settings stay the session's.
         """
         timestamp = int(self._clock())
         messages = itertools.chain.from_iterable(

@@ -1,5 +1,6 @@
-"""The session is the one way both fronts preview and send (README: "From a key to Firehose
-and back"): the console's unsaved draft builds the records; a send reports its own alerts."""
+"""The session is the one way both fronts preview and send
+(README: "From a key to Firehose and back"): the console's unsaved draft builds the records;
+a send reports its own alerts."""
 
 from __future__ import annotations
 
