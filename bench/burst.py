@@ -8,7 +8,9 @@ against the same sandbox (an EmbeddedSandbox in a child process, reached by the 
 settings file's ``endpoint_url``, as a real stream would be), with records of the same size.
 Prints records/s of each (wall time of the whole process) and w/r (goal ≥ 1.0), the peak
 resident memory (``ru_maxrss``) of the CLI at N and 10·N and their ratio (goal ≤ 1.3), and,
-with ``--million``, a run of 1,000,000 records. Prints the machine's load before and after.
+with ``--million``, a run of 1,000,000 records. Prints the CPU each process and the sandbox
+spent per record (what bounds each on a machine of two cores, and less sensitive to other
+work than the rates), and the machine's load before and after.
 
     python bench/burst.py [--count 20000] [--reps 3] [--million]
 """
@@ -75,12 +77,18 @@ print(accepted)
 """
 
 
+# CPU seconds (user + system) of the last child run_child waited for.
+LAST_CPU: list[float] = [0.0]
+
+
 def run_child(argv: list[str], stdout) -> tuple[float, int, int]:
-    """(wall seconds, exit status, peak resident KiB) of one child process."""
+    """(wall seconds, exit status, peak resident KiB) of one child process (its CPU seconds
+    in ``LAST_CPU``)."""
     started = time.perf_counter()
     process = subprocess.Popen(argv, stdout=stdout, stderr=subprocess.PIPE, cwd=ROOT)
     _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - started
+    LAST_CPU[0] = usage.ru_utime + usage.ru_stime
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
         assert process.stderr is not None
@@ -145,12 +153,24 @@ def main() -> None:
         raw_rates: list[float] = []
         sends: list[float] = []
         peaks: list[int] = []
+        # CPU µs per record: the CLI's process, the raw loop's, the sandbox's for each
+        cpu: dict[str, list[float]] = {"cli": [], "raw": [], "cli server": [], "raw server": []}
+
+        def server_cpu() -> float:
+            return sandbox.cpu_seconds() or 0.0
+
         for _ in range(arguments.reps):  # interleaved: drift hits both alike
+            before = server_cpu()
             elapsed, peak, document = cli_run(settings, count, out)
+            cpu["cli server"].append(1e6 * (server_cpu() - before) / count)
+            cpu["cli"].append(1e6 * LAST_CPU[0] / count)
             cli_rates.append(count / elapsed)
             sends.append(document["elapsed_seconds"])
             peaks.append(peak)
+            before = server_cpu()
             elapsed, _ = raw_run(sandbox.endpoint_url, count, sample)
+            cpu["raw server"].append(1e6 * (server_cpu() - before) / count)
+            cpu["raw"].append(1e6 * LAST_CPU[0] / count)
             raw_rates.append(count / elapsed)
         cli, raw = statistics.median(cli_rates), statistics.median(raw_rates)
         send_phase = count / statistics.median(sends)
@@ -165,6 +185,16 @@ def main() -> None:
             f"({min(raw_rates):,.0f}–{max(raw_rates):,.0f})"
         )
         print(f"  w/r = {cli / raw:.2f}   (goal ≥ 1.0: {'met' if cli >= raw else 'MISSED'})")
+        median = {what: statistics.median(values) for what, values in cpu.items()}
+        print("CPU µs per record (start-up included), median: what bounds each on two cores")
+        print(
+            f"  CLI process {median['cli']:.0f}, the sandbox meanwhile "
+            f"{median['cli server']:.0f} (they overlap: the larger bounds the CLI)"
+        )
+        print(
+            f"  raw loop process {median['raw']:.0f}, the sandbox meanwhile "
+            f"{median['raw server']:.0f} (one after the other: their sum bounds the loop)"
+        )
 
         peak_n = statistics.median(peaks)
         elapsed, peak_10n, _ = cli_run(settings, 10 * count, out)

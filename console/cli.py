@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from console.version import VersionAction
 from engine.dead_letters import ReplayInProgress, UnknownDeadLetters
+from engine.events import ignore_events
 from engine.jsonl import JournalWriteFailed
 from engine.records import MAX_BURST_COUNT, Action, preview_document
 from engine.settings import ALL_AUDIENCES
@@ -283,7 +284,7 @@ def _run_session_command(arguments: argparse.Namespace) -> int:
         loaded,
         connection_name=arguments.connection,
         use_sandbox=arguments.sandbox,
-        sink=progress.on_event if progress else lambda event: None,
+        sink=progress.on_event if progress else ignore_events,
         audience_name=arguments.audience,
     )
     try:

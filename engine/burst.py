@@ -2,8 +2,9 @@
 (≤500 records and ≤4 MiB per PutRecordBatch), identity changes kept in order, and a send that
 can be cancelled.
 
-A burst is built, journaled and sent one chunk at a time (``CHUNK_MESSAGES``), so memory does
-not grow with its size; ``before_chunk`` (the session journals the chunk in the outbox) runs
+A burst is built, journaled and sent one chunk at a time (``FIRST_CHUNK_MESSAGES``, doubling up
+to ``CHUNK_MESSAGES``), the next chunk built while one is sent, so memory does not grow with its
+size; ``before_chunk`` (the session journals the chunk in the outbox) runs
 before any message of the chunk goes out. Within a chunk, a message that ``follows`` another
 (an identity change's re-add follows its remove) is sent only once that one was acknowledged,
 in a later wave of calls: different users still go out concurrently. Every call goes through
@@ -30,6 +31,7 @@ __all__ = [
     "BATCH_MAX_BYTES",
     "BATCH_MAX_RECORDS",
     "CHUNK_MESSAGES",
+    "FIRST_CHUNK_MESSAGES",
     "batch_limits",
     "chunk_for_batches",
     "send_messages",
@@ -39,6 +41,9 @@ __all__ = [
 # Messages built, journaled and sent at a time: big enough to keep every worker busy with
 # full batches, small enough that memory stays a few megabytes whatever the burst's size.
 CHUNK_MESSAGES = 10_000
+
+# The first chunk of a burst: small, so the calls start soon; the chunks then double.
+FIRST_CHUNK_MESSAGES = 1_000
 
 # With a rate limit, one PutRecordBatch carries at most this many seconds' worth of records, so
 # the records flow evenly (and the rate reacts) instead of arriving in a few big lumps.
@@ -133,17 +138,31 @@ def _in_parallel(
     return results
 
 
-def _chunks(messages: Iterable[OutgoingMessage], size: int) -> Iterator[list[OutgoingMessage]]:
-    """``messages`` in lists of about ``size``, never cutting a message from the one right
+def _chunks(
+    messages: Iterable[OutgoingMessage], sizes: Iterator[int]
+) -> Iterator[tuple[list[OutgoingMessage], int]]:
+    """``messages`` in lists of about the next of ``sizes`` each, with the size planned for
+    it (a list shorter than that is the last), never cutting a message from the one right
     before it that it follows (an identity change's pair stays in one chunk)."""
     chunk: list[OutgoingMessage] = []
+    size = next(sizes)
     for message in messages:
         if len(chunk) >= size and message.follows != chunk[-1].message_id:
-            yield chunk
-            chunk = []
+            yield chunk, size
+            chunk, size = [], next(sizes)
         chunk.append(message)
     if chunk:
-        yield chunk
+        yield chunk, size
+
+
+def _chunk_sizes(size: int) -> Iterator[int]:
+    """``FIRST_CHUNK_MESSAGES``, doubling up to ``size``, then ``size``: the first calls go out
+    after a thousand messages are built and journaled, not ten thousand, and each chunk is sent
+    in about the time the next, twice as big, takes to build."""
+    planned = min(size, FIRST_CHUNK_MESSAGES)
+    while True:
+        yield planned
+        planned = min(size, 2 * planned)
 
 
 class _ChunkSender:
@@ -305,15 +324,87 @@ def stream_messages(
         batch_limits=batch_limits(batch_size, rate, quota) if batch else None,
         cancel=cancel,
     )
+    return _stream_chunks(
+        sender,
+        _chunks(messages, _chunk_sizes(max(1, chunk_size))),
+        on_outcome,
+        before_chunk,
+        cancel,
+    )
+
+
+class _ChunkInFlight:
+    """One chunk being sent on a thread of its own, so the caller's thread can build and
+    journal the next chunk, and hand the previous one's outcomes on, meanwhile."""
+
+    def __init__(self, sender: _ChunkSender, chunk: Sequence[OutgoingMessage]) -> None:
+        self._sender = sender
+        self._chunk = chunk
+        self._outcomes: list[DeliveryOutcome] = []
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="burst-chunk", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._outcomes = self._sender.send(self._chunk)
+        except BaseException as error:  # re-raised in the caller's thread by outcomes()
+            self._error = error
+
+    def wait(self) -> None:
+        self._thread.join()
+
+    def outcomes(self) -> list[DeliveryOutcome]:
+        """The chunk's outcomes, in its order, once every message of it is settled."""
+        self.wait()
+        if self._error is not None:
+            raise self._error
+        return self._outcomes
+
+
+def _stream_chunks(
+    sender: _ChunkSender,
+    chunks: Iterator[tuple[list[OutgoingMessage], int]],
+    on_outcome: Callable[[DeliveryOutcome], None],
+    before_chunk: Callable[[Sequence[OutgoingMessage]], None] | None,
+    cancel: threading.Event | None,
+) -> int:
+    """Send the chunks one after the other; while one is in flight, the previous one's
+    outcomes are handed on and the next one is built and journaled (``before_chunk``), so
+    the building, journaling and output overlap the calls. At most two chunks are in memory
+    at once; no chunk is sent before the previous one is settled (so an identity change's
+    pair, even cut across chunks, keeps its order). Returns how many messages were
+    consumed: after a cancel, the one chunk already built is set aside unsent, not dropped."""
+
+    def prepared() -> tuple[list[OutgoingMessage], int] | None:
+        planned = next(chunks, None)
+        if planned is not None and before_chunk is not None:
+            before_chunk(planned[0])
+        return planned
+
     consumed = 0
-    for chunk in _chunks(messages, max(1, chunk_size)):
+    settled: list[DeliveryOutcome] = []
+    following = prepared()
+    while following is not None:
+        chunk, size = following
         consumed += len(chunk)
-        if before_chunk is not None:
-            before_chunk(chunk)
-        for outcome in sender.send(chunk):
-            on_outcome(outcome)
-        if cancel is not None and cancel.is_set():
+        if len(chunk) < size:  # the last chunk: nothing to overlap it with
+            for outcome in settled:
+                on_outcome(outcome)
+            settled = sender.send(chunk)
             break
+        flight = _ChunkInFlight(sender, chunk)
+        try:
+            for outcome in settled:
+                on_outcome(outcome)
+            settled = []
+            following = None if cancel is not None and cancel.is_set() else prepared()
+        except Exception:
+            flight.wait()  # no call goes on behind the caller's back (a second Ctrl-C
+            raise  # is no Exception: it abandons the calls in flight, as it always did)
+        settled = flight.outcomes()
+    for outcome in settled:
+        on_outcome(outcome)
     return consumed
 
 

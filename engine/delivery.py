@@ -29,6 +29,7 @@ from engine.events import (
     DeliveryGaveUp,
     EventSink,
     RecordDelivered,
+    ignore_events,
 )
 from engine.failures import AlertType, Failure, FailureClass, classify, classify_code
 from engine.gateway import BatchEntryResult
@@ -245,9 +246,10 @@ class Deliverer:
             if self.cancelled:
                 stop_before(attempt)
                 break
-            for index in pending:
+            at = self.clock()  # one call: one time for all its records' events
+            for index in pending if self.sink is not ignore_events else ():  # none listens
                 message = messages[index]
-                self.sink(AttemptStarted(message.message_id, message.kind, attempt, self.clock()))
+                self.sink(AttemptStarted(message.message_id, message.kind, attempt, at))
             stream_name = messages[pending[0]].stream_name
             try:
                 results = self.sender.put_record_batch(
@@ -263,12 +265,18 @@ class Deliverer:
             still_pending: list[int] = []
             settled: list[DeliveryOutcome] = []
             backoff_needed = False
+            answered_at, latency = self.clock(), time.monotonic() - started
             for position, (index, failure) in enumerate(zip(pending, failures, strict=True)):
                 message = messages[index]
                 if failure is None:
                     record_id = str(results[position].record_id)
                     outcomes[index] = self._delivered(
-                        message, record_id, attempt, started, index in possible_duplicates
+                        message,
+                        record_id,
+                        attempt,
+                        started,
+                        index in possible_duplicates,
+                        answered=(answered_at, latency),
                     )
                     settled.append(outcomes[index])
                     continue
@@ -450,19 +458,22 @@ class Deliverer:
         attempts: int,
         started: float,
         possible_duplicate: bool = False,
+        answered: tuple[datetime, float] | None = None,
     ) -> DeliveryOutcome:
-        latency = time.monotonic() - started
-        self.sink(
-            RecordDelivered(
-                message.message_id,
-                message.kind,
-                record_id,
-                attempts,
-                latency,
-                self.clock(),
-                possible_duplicate,
+        """``answered``: (when, latency) of the answer, once for a whole batch's records."""
+        at, latency = answered or (self.clock(), time.monotonic() - started)
+        if self.sink is not ignore_events:  # a burst's records need no events nobody hears
+            self.sink(
+                RecordDelivered(
+                    message.message_id,
+                    message.kind,
+                    record_id,
+                    attempts,
+                    latency,
+                    at,
+                    possible_duplicate,
+                )
             )
-        )
         return DeliveryOutcome(
             message,
             record_id,

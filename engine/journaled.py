@@ -7,8 +7,10 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass, fields
+from json.encoder import encode_basestring as _quoted  # a JSON string, as the journals write it
 from typing import Any, Self
 
+from engine.jsonl import EncodedLine
 from engine.records import Action, MessageKind, OutgoingMessage
 
 _KINDS = frozenset(kind.value for kind in MessageKind)
@@ -46,6 +48,19 @@ class JournaledMessage:
             "at": at,
             "follows": message.follows,
         }
+
+    @staticmethod
+    def line_of(message: OutgoingMessage, connection: str, at: str) -> EncodedLine:
+        """``document_of`` as its journal line, formatted directly: the generic JSON encoder
+        spends more on a record's base64 than on the rest together, and base64 (A-Z, a-z,
+        0-9, +, /, =) never needs escaping in JSON. The other strings are escaped as usual."""
+        follows = "null" if message.follows is None else _quoted(message.follows)
+        return EncodedLine(
+            f'{{"message_id":{_quoted(message.message_id)},"connection":{_quoted(connection)},'
+            f'"stream_name":{_quoted(message.stream_name)},"kind":{_quoted(message.kind.value)},'
+            f'"action":{_quoted(message.action.value)},"data_base64":"{message.data_base64}",'
+            f'"at":{_quoted(at)},"follows":{follows}}}'
+        )
 
     @classmethod
     def from_message(cls, message: OutgoingMessage, connection: str, at: str) -> Self:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -68,7 +68,7 @@ class LandedEntry:
         return datetime.fromisoformat(self.sent_at) if self.sent_at else self.acked_time
 
     def document(self) -> dict[str, Any]:
-        return asdict(self)
+        return dict(vars(self))  # every field is a str or an int: no deep copy (asdict) needed
 
 
 def entries_from_outcomes(
@@ -78,6 +78,8 @@ def entries_from_outcomes(
     sent_at: datetime | None = None,
 ) -> list[LandedEntry]:
     """A journal entry for each outcome Firehose acknowledged (a RecordId came back)."""
+    acked = acked_at.astimezone(UTC).isoformat()  # once for the whole send, not per record
+    sent = (sent_at or acked_at).astimezone(UTC).isoformat()
     entries = []
     for outcome in outcomes:
         if outcome.record_id is None:
@@ -91,12 +93,12 @@ def entries_from_outcomes(
                 sha256=sha256_hex(message.data_bytes),
                 sha256_bare=sha256_hex(bare_record(message.data_bytes)),
                 size_bytes=len(message.data_bytes),
-                acked_at=acked_at.astimezone(UTC).isoformat(),
+                acked_at=acked,
                 connection=connection,
                 stream_name=message.stream_name,
                 audience=str(audience or ""),
                 kind=message.kind.value,
-                sent_at=(sent_at or acked_at).astimezone(UTC).isoformat(),
+                sent_at=sent,
             )
         )
     return entries
@@ -122,10 +124,12 @@ class LandedJournal:
         sent_at: datetime | None = None,
     ) -> bool:
         """Journal every acknowledged outcome of a send (one write), keeping the newest
-        ``max_entries``. Returns False when the journal could not be written: the records
-        were delivered all the same, only ``landed`` will not know them."""
+        ``max_entries``: of more than that, only the newest are built at all (a burst's older
+        ones would be trimmed at once). Returns False when the journal could not be written:
+        the records were delivered all the same, only ``landed`` will not know them."""
         acked = acked_at or datetime.now(UTC)
-        entries = entries_from_outcomes(outcomes, connection, acked, sent_at)
+        newest = [outcome for outcome in outcomes if outcome.record_id is not None]
+        entries = entries_from_outcomes(newest[-self.max_entries :], connection, acked, sent_at)
         if not entries:
             return True
         try:

@@ -7,7 +7,9 @@ Lines of ``outbox/<connection>[.sandbox].jsonl`` in the state directory, appende
 - ``{"sending": [ids]}`` before each PutRecord / PutRecordBatch call (one fsync per call, not
   per record), so a crash tells "never sent" apart from "may have arrived";
 - a tombstone ``{"done": id, "record_id": …}`` or ``{"done": id, "dead_lettered": true}`` once
-  Firehose returned the RecordId or the message moved to the dead letters. Tombstones are not
+  Firehose returned the RecordId or the message moved to the dead letters; the messages of one
+  call that Firehose acknowledged share one line, ``{"done": [ids], "record_ids": [ids]}``
+  (a burst writes one line per call, not per message). Tombstones are not
   fsynced: losing one to a power cut (a killed process loses none) only makes a settled
   message look interrupted, reported as a possible duplicate; it never loses one.
 
@@ -37,6 +39,7 @@ from engine.dead_letters import (
 )
 from engine.journaled import DamagedEntry, JournaledMessage
 from engine.jsonl import (
+    EncodedLine,
     JournalWriteFailed,
     append_json_lines,
     quarantine_lines,
@@ -72,11 +75,30 @@ class Settlement:
 def _is_marker(document: dict[str, Any]) -> bool:
     """A well-formed ``done`` tombstone or ``sending`` marker (not an entry)."""
     if "done" in document:
-        return isinstance(document["done"], str)
+        done = document["done"]
+        return isinstance(done, str) or (
+            isinstance(done, list) and all(isinstance(i, str) for i in done)
+        )
     if "sending" in document:
         ids = document["sending"]
         return isinstance(ids, list) and all(isinstance(i, str) for i in ids)
     return False
+
+
+def _tombstones(settlements: Sequence[Settlement]) -> list[dict[str, Any]]:
+    """The tombstone lines of one call's settlements: those acknowledged share one line."""
+    acknowledged = [s for s in settlements if s.record_id is not None]
+    documents = [s.document() for s in settlements if s.record_id is None]
+    if len(acknowledged) == 1:
+        documents.append(acknowledged[0].document())
+    elif acknowledged:
+        documents.append(
+            {
+                "done": [s.message_id for s in acknowledged],
+                "record_ids": [s.record_id for s in acknowledged],
+            }
+        )
+    return documents
 
 
 class Outbox:
@@ -94,7 +116,7 @@ class Outbox:
         self._queued: set[str] = set()  # journaled by this outbox, not yet marked sending
         # What this outbox journaled and is not settled yet, and which of it was sent: the
         # last console to close rewrites the file from these instead of reading it back.
-        self._unsettled: dict[str, dict[str, Any]] = {}
+        self._unsettled: dict[str, EncodedLine] = {}
         self._sent: set[str] = set()
         self._replaying: set[str] = set()  # dead letters being replayed through this outbox
         self._appended = 0  # bytes this outbox appended since it opened
@@ -123,7 +145,9 @@ class Outbox:
 
     # -- while sending ---------------------------------------------------------------------
 
-    def _append(self, documents: list[dict[str, Any]], *, sync: bool, at_risk: int) -> None:
+    def _append(
+        self, documents: Sequence[dict[str, Any] | EncodedLine], *, sync: bool, at_risk: int
+    ) -> None:
         written = append_json_lines(self.path, documents, sync=sync, at_risk=at_risk)
         with self._lock:
             self._appended += written
@@ -131,11 +155,11 @@ class Outbox:
     def queue(self, messages: Sequence[OutgoingMessage], at: str) -> None:
         """Journal every message a send is about to make (one write, fsynced), before any is
         sent: an interrupted burst then leaves even its unsent messages on record."""
-        documents = [JournaledMessage.document_of(m, self.connection, at) for m in messages]
-        self._append(documents, sync=True, at_risk=len(documents))
+        lines = [JournaledMessage.line_of(m, self.connection, at) for m in messages]
+        self._append(lines, sync=True, at_risk=len(lines))
         with self._lock:
             self._queued.update(m.message_id for m in messages)
-            self._unsettled.update((d["message_id"], d) for d in documents)
+            self._unsettled.update(zip((m.message_id for m in messages), lines, strict=True))
 
     def sending(self, messages: Sequence[OutgoingMessage], at: str) -> None:
         """Mark the messages of one call as sent, journaling any not queued yet: one write,
@@ -143,11 +167,11 @@ class Outbox:
         with self._lock:
             fresh = [m for m in messages if m.message_id not in self._queued]
             self._queued.difference_update(m.message_id for m in messages)
-        documents = [JournaledMessage.document_of(m, self.connection, at) for m in fresh]
+        lines = [JournaledMessage.line_of(m, self.connection, at) for m in fresh]
         ids = [m.message_id for m in messages]
-        self._append([*documents, {"sending": ids}], sync=True, at_risk=len(messages))
+        self._append([*lines, {"sending": ids}], sync=True, at_risk=len(messages))
         with self._lock:
-            self._unsettled.update((d["message_id"], d) for d in documents)
+            self._unsettled.update(zip((m.message_id for m in fresh), lines, strict=True))
             self._sent.update(ids)
 
     def replaying(self, letters: Sequence[DeadLetter]) -> None:
@@ -173,7 +197,7 @@ class Outbox:
         with contextlib.suppress(JournalWriteFailed):
             # A lost tombstone only makes a settled message look interrupted at the next
             # start (reported as a possible duplicate): never worth stopping a send for.
-            self._append([s.document() for s in settlements], sync=False, at_risk=0)
+            self._append(_tombstones(settlements), sync=False, at_risk=0)
         with self._lock:
             for settlement in settlements:
                 self._unsettled.pop(settlement.message_id, None)
@@ -191,7 +215,9 @@ class Outbox:
                 damaged.append(line.raw)
             elif _is_marker(document):
                 if "done" in document:
-                    entries.pop(document["done"], None)
+                    done = document["done"]
+                    for message_id in [done] if isinstance(done, str) else done:
+                        entries.pop(message_id, None)
                 else:
                     sent.update(i for i in document["sending"] if i in entries)
             else:

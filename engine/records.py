@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import base64
 import json
-import uuid
+import os
+import random
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -70,6 +71,18 @@ class DroppedIdentity:
     reason: str
 
 
+# Message ids: 128 random bits, as uuid4 but drawn without a system call per id (uuid4 reads
+# os.urandom, which lets go of the interpreter lock: in a burst every id then waited its turn
+# behind the sending threads). Seeded from os.urandom, and again in a forked child.
+_MESSAGE_IDS = random.Random()
+os.register_at_fork(after_in_child=_MESSAGE_IDS.seed)
+
+
+def new_message_id() -> str:
+    """A fresh message id: 32 random hex digits (unique for any practical purpose)."""
+    return f"{_MESSAGE_IDS.getrandbits(128):032x}"
+
+
 @dataclass(frozen=True)
 class OutgoingMessage:
     """One record as it would be sent, with everything a preview shows about it."""
@@ -81,7 +94,7 @@ class OutgoingMessage:
     data_bytes: bytes
     dropped: tuple[DroppedIdentity, ...] = ()
     skip_reason: str | None = None
-    message_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    message_id: str = field(default_factory=lambda: new_message_id())
     # The message_id of the message that must be acknowledged (RecordId back) before this one
     # is sent: an identity change's re-add follows its remove.
     follows: str | None = None
@@ -174,7 +187,7 @@ class _SharedIdentities:
     identity keys kept (in sending order), those dropped and why, and whether the record is
     skipped. Worked out once per burst, not once per message."""
 
-    __slots__ = ("_parts", "dropped", "kept", "skip_reason")
+    __slots__ = ("_numbered", "_parts", "dropped", "kept", "skip_reason")
 
     def __init__(self, user: AudienceUser, context: RecordContext) -> None:
         self._parts: dict[tuple[bool, str], list[str] | None] = {}
@@ -187,16 +200,18 @@ class _SharedIdentities:
             )
         elif not kept:
             self.skip_reason = "no identity left to send once the exclusions are applied"
+        # Each identity cut where a synthetic user's number goes (``_vary``), worked out once.
+        self._numbered = tuple(
+            (key, value, "") if key == MPID_KEY else (key, *_numbered(value))
+            for key, value in self.kept
+        )
 
     def identities(self, index: int | str | None) -> dict[str, str]:
         """The identities sent: the user's own (``index`` None) or synthetic user ``index``'s
         (as ``synthetic_user`` derives them)."""
         if index is None:
             return dict(self.kept)
-        return {
-            key: f"{value}{index}" if key == MPID_KEY else _vary(value, index)
-            for key, value in self.kept
-        }
+        return {key: f"{before}{index}{after}" for key, before, after in self._numbered}
 
     def record_parts(
         self, context: RecordContext, *, is_member: bool, timestamp: str
@@ -238,10 +253,16 @@ def _membership_data(
 
 def _vary(value: str, index: int | str) -> str:
     """An identity of synthetic user ``index``: ``-N`` appended (``+N`` before an email's ``@``)."""
+    before, after = _numbered(value)
+    return f"{before}{index}{after}"
+
+
+def _numbered(value: str) -> tuple[str, str]:
+    """What goes before and after a synthetic user's number in identity ``value``."""
     if "@" in value:
         local, _, domain = value.partition("@")
-        return f"{local}+{index}@{domain}"
-    return f"{value}-{index}"
+        return f"{local}+", f"@{domain}"
+    return f"{value}-", ""
 
 
 def _membership_message(

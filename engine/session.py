@@ -10,6 +10,7 @@ import itertools
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Collection, Iterable, Sequence, Sized
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -53,8 +54,6 @@ if TYPE_CHECKING:
 # A report keeps the outcomes of this many messages at most (the first ones); its counts cover
 # every message whatever the burst's size. ``send_messages(on_outcome=…)`` hears them all.
 OUTCOMES_KEPT = 1_000
-# Acknowledged records go to the landed journal this many at a time (one write each).
-LANDED_JOURNAL_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -506,24 +505,27 @@ class ConsoleSession:
         if requested is None and isinstance(messages, Sized):
             requested = len(messages)
 
+        landed_journal = self.landed_journal()
+        # Acknowledged records not yet in the landed journal: written when the next chunk is
+        # journaled (one write per chunk) and at the end, only the newest it keeps (it would
+        # trim the older ones at once).
+        acknowledged: deque[DeliveryOutcome] = deque(maxlen=landed_journal.max_entries)
+
+        def journal_acknowledged() -> None:
+            if acknowledged:
+                landed_journal.record(acknowledged, self.connection_name, sent_at=sent_at)
+                acknowledged.clear()
+
         def journal(chunk: Sequence[OutgoingMessage]) -> None:
+            journal_acknowledged()  # the outcomes handed on so far
             sendable = [message for message in chunk if message.will_send]
             if len(sendable) > 1:  # all on record before the first goes out (one fsync)
                 outbox.queue(sendable, datetime.now(UTC).isoformat())
-
-        landed_journal = self.landed_journal()
-        acknowledged: list[DeliveryOutcome] = []  # for the landed journal, a batch at a time
-
-        def journal_acknowledged() -> None:
-            landed_journal.record(acknowledged, self.connection_name, sent_at=sent_at)
-            acknowledged.clear()
 
         def settled(outcome: DeliveryOutcome) -> None:
             tally.add(outcome)
             if outcome.delivered:
                 acknowledged.append(outcome)
-                if len(acknowledged) >= LANDED_JOURNAL_BATCH:
-                    journal_acknowledged()
             if on_outcome is not None:
                 on_outcome(outcome)
 

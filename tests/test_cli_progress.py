@@ -4,7 +4,9 @@ which the CLI imports only then (README "CLI")."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import json
 import re
 import subprocess
 import sys
@@ -13,8 +15,13 @@ from pathlib import Path
 import pytest
 from test_burst_digest import delivered, failed, started
 
-from console.cli_output import ProgressBar
+from console.cli_output import ProgressBar, outcome_line
+from engine.delivery import DeliveryOutcome
 from engine.events import RateAdjusted, RateChange
+from engine.failures import Failure, FailureClass
+from engine.records import Action, burst_messages
+from engine.session import outcome_document
+from engine.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 ESCAPES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -53,3 +60,19 @@ def test_the_cli_imports_rich_only_to_draw_progress() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_send_json_lines_formatted_directly_are_json_dumps_lines() -> None:
+    message = burst_messages(Settings(), Action.ADD, 2, timestamp=1)[0]
+    odd = dataclasses.replace(message, message_id='id "quoted"\\ é \u2028 \x01')
+    failure = Failure(FailureClass.THROTTLED, "Throttled", 'slow "down" é\n', 400)
+    outcomes = [
+        DeliveryOutcome(message, "49abc", 1, latency_seconds=0.06723456),
+        DeliveryOutcome(odd, 'r"id', 3, latency_seconds=1e-05, possible_duplicate=True),
+        DeliveryOutcome(message, None, 5, failure, latency_seconds=12.0, dead_lettered=True),
+        DeliveryOutcome(dataclasses.replace(message, skip_reason="too big"), None, 0, skipped=True),
+        DeliveryOutcome(message, None, 0, not_sent=True),
+    ]
+    for outcome in outcomes:
+        line = outcome_line(outcome)
+        assert line == json.dumps(outcome_document(outcome), ensure_ascii=False)

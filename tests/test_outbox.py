@@ -3,6 +3,7 @@ when no other console is using it; one fsync per call, not per record."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -21,6 +22,7 @@ from engine.dead_letters import DeadLetter, DeadLetterJournal
 from engine.delivery import Deliverer, RetryPolicy
 from engine.events import InterruptedRunRecovered
 from engine.gateway import BatchEntryResult
+from engine.journaled import JournaledMessage
 from engine.jsonl import append_json_lines, read_json_lines
 from engine.outbox import Outbox
 from engine.records import Action, AudienceUser, RecordContext, build_messages
@@ -100,6 +102,57 @@ def test_delivered_and_dead_lettered_messages_leave_with_a_tombstone(tmp_path: P
     assert lines[3]["message_id"] == bad.message_id
     assert lines[5] == {"done": bad.message_id, "dead_lettered": True}
     assert outbox.unsettled() == []
+
+
+@pytest.mark.parametrize(
+    ("message_id", "follows", "connection"),
+    [
+        ("0" * 32, None, "travel"),
+        ('a "quoted" id\\ with\ttabs\nand é, \u2028 and \x00', "b" * 32, 'c"onn\u00e9'),
+    ],
+)
+def test_a_journal_line_formatted_directly_is_the_encoders_line(
+    message_id: str, follows: str | None, connection: str
+) -> None:
+    (message,) = messages(1)
+    message = dataclasses.replace(message, message_id=message_id, follows=follows)
+    document = JournaledMessage.document_of(message, connection, "2026-01-01T00:00:00+00:00")
+    line = JournaledMessage.line_of(message, connection, "2026-01-01T00:00:00+00:00")
+    assert line == engine.jsonl._ENCODER.encode(document)
+    assert JournaledMessage.from_document(json.loads(line)).to_message() == message
+
+
+class HalfSender(Sender):
+    """Acknowledges the first half of each batch; the rest fail for good (dead-lettered)."""
+
+    def put_record_batch(
+        self, stream_name: str, records: Sequence[bytes]
+    ) -> list[BatchEntryResult]:
+        half = len(records) // 2
+        return [BatchEntryResult(f"rid-{i}") for i in range(half)] + [
+            BatchEntryResult(None, "AccessDeniedException", "no") for _ in records[half:]
+        ]
+
+
+def test_a_calls_acknowledged_messages_share_one_tombstone_and_still_leave(
+    tmp_path: Path,
+) -> None:
+    outbox = Outbox(tmp_path / "outbox.jsonl", "travel")
+    sent = messages(6)
+    left_over = messages(2)  # journaled, never sent: what a crash would leave
+    outbox.queue(left_over, "2026-01-01T00:00:00+00:00")
+    outcomes = deliverer(HalfSender(), tmp_path, outbox).deliver_batch(sent)
+    assert [o.delivered for o in outcomes] == [True] * 3 + [False] * 3
+    tombstones = [d for d in read_json_lines(outbox.path) if "done" in d]
+    assert tombstones[-1] == {
+        "done": [m.message_id for m in sent[:3]],
+        "record_ids": ["rid-0", "rid-1", "rid-2"],
+    }
+    assert [t["done"] for t in tombstones[:-1]] == [m.message_id for m in sent[3:]]
+    assert all(t["dead_lettered"] for t in tombstones[:-1])
+    left = outbox.unsettled()  # read back from the file, as after a crash
+    assert [u.entry.message_id for u in left] == [m.message_id for m in left_over]
+    assert not any(u.sent for u in left)
 
 
 def test_a_batch_costs_one_fsync_and_a_burst_of_single_records_one_per_call(

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import re
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -19,6 +21,7 @@ from engine.records import (
     build_messages,
     burst_messages,
     messages_for_test_user,
+    new_message_id,
     preview_document,
     synthetic_user,
 )
@@ -261,3 +264,18 @@ def test_burst_of_one_is_the_test_user_and_of_n_is_n_distinct_users() -> None:
     assert [m.kind for m in burst] == [MessageKind.REMOVE, MessageKind.ADD] * 3
     customer_ids = {m.data["UserIdentities"]["CustomerId"] for m in burst}
     assert customer_ids == {"p.fogg138-1", "p.fogg138-2", "p.fogg138-3"}
+
+
+def test_message_ids_are_32_hex_digits_unique_and_differ_in_a_forked_child() -> None:
+    ids = {new_message_id() for _ in range(100_000)}
+    assert len(ids) == 100_000 and all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
+    reading, writing = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child's first id must not be the parent's next one
+        os.write(writing, new_message_id().encode())
+        os._exit(0)
+    os.close(writing)
+    os.waitpid(child, 0)
+    with os.fdopen(reading) as pipe:
+        in_child = pipe.read()
+    assert re.fullmatch(r"[0-9a-f]{32}", in_child) and in_child != new_message_id()
