@@ -58,6 +58,7 @@ from console.widgets.delivered_pane import DeliveredPane
 from console.widgets.dialogs import (
     AddConnectionScreen,
     ChoiceScreen,
+    ChooseAudienceScreen,
     ChooseConnectionScreen,
     ConfirmScreen,
     KeysScreen,
@@ -73,7 +74,7 @@ from console.widgets.verify_pane import VerifyPane
 from engine.event_digest import DeliveryTally
 from engine.events import DeliveryGaveUp, InterruptedRunRecovered, RecordDelivered
 from engine.records import Action, OutgoingMessage
-from engine.settings import Settings
+from engine.settings import ALL_AUDIENCES, Settings
 from engine.settings_file import LoadedSettings
 from engine.verification import policy_file_path
 
@@ -105,11 +106,16 @@ class FirehoseConsoleApp(SessionApp):
         *,
         connection_name: str | None = None,
         use_sandbox: bool = False,
+        audience_name: str | None = None,
         clock: Clock = time.time,
         auto_verify: bool = True,
     ) -> None:
         super().__init__(
-            loaded, connection_name=connection_name, use_sandbox=use_sandbox, clock=clock
+            loaded,
+            connection_name=connection_name,
+            use_sandbox=use_sandbox,
+            audience_name=audience_name,
+            clock=clock,
         )
         self._auto_verify = auto_verify
         self._tabs: TabbedContent | None = None
@@ -202,6 +208,7 @@ class FirehoseConsoleApp(SessionApp):
         status.stream = session.stream_name
         status.aws_region = session.connection.region
         status.sandbox = session.uses_sandbox
+        status.audience = session.audience_name or ""
         self.sub_title = session.describe_target()
 
     def _replace_session(self, connection_name: str, *, keep_alerts: bool) -> None:
@@ -791,6 +798,28 @@ class FirehoseConsoleApp(SessionApp):
 
         self.push_screen(ChooseConnectionScreen(names, self.form.connection_name), chosen)
 
+    def action_choose_audience(self) -> None:
+        """Pick the audience the preview and every send build records for (README: "Several
+        audiences, one stream"); the session keeps it until the console ends."""
+        named = list(self.loaded.settings.audiences)
+        choices = [("", "[audience] (default)"), *((name, name) for name in named)]
+        if named:
+            choices.append((ALL_AUDIENCES, "all (a burst is shared out across them)"))
+
+        def chosen(name: str | None) -> None:
+            if name is None:
+                return
+            if self.running_send is not None:  # its records are built as it goes
+                self._say_send_running()
+                return
+            self.session.audience_name = name or None
+            self._show_status()
+            self.preview_pane.rebuild()
+            if self.side_preview is not None:
+                self.side_preview.rebuild()
+
+        self.push_screen(ChooseAudienceScreen(choices, self.session.audience_name or ""), chosen)
+
     def action_add_connection(self) -> None:
         if not self.form.dirty:
             self._add_connection()
@@ -897,8 +926,20 @@ class FirehoseConsoleApp(SessionApp):
         self.push_screen(ConfirmScreen(question, "Discard changes"), answered)
 
 
-def run_console(loaded: LoadedSettings, *, connection_name: str | None, use_sandbox: bool) -> int:
-    """Open the console; returns the exit status."""
-    app = FirehoseConsoleApp(loaded, connection_name=connection_name, use_sandbox=use_sandbox)
+def run_console(
+    loaded: LoadedSettings,
+    *,
+    connection_name: str | None,
+    use_sandbox: bool,
+    audience_name: str | None = None,
+) -> int:
+    """Open the console (on ``audience_name``, a name checked by the CLI); returns the exit
+    status."""
+    app = FirehoseConsoleApp(
+        loaded,
+        connection_name=connection_name,
+        use_sandbox=use_sandbox,
+        audience_name=audience_name,
+    )
     app.run()
     return app.return_code or 0

@@ -486,7 +486,12 @@ def _run_console(arguments: argparse.Namespace) -> int:
     from console.app import run_console
 
     loaded = _load(arguments)
-    return run_console(loaded, connection_name=arguments.connection, use_sandbox=arguments.sandbox)
+    return run_console(
+        loaded,
+        connection_name=arguments.connection,
+        use_sandbox=arguments.sandbox,
+        audience_name=arguments.audience,
+    )
 
 
 def _fail(message: str, status: int, arguments: argparse.Namespace | None) -> int:

@@ -161,6 +161,15 @@ CONSOLE_ACTIONS: tuple[ConsoleAction, ...] = (
         "Add a connection (audience → stream) to the settings",
         tab="settings",
     ),
+    ConsoleAction(
+        "Settings",
+        "Choose audience",
+        "choose_audience",
+        "ctrl+l",  # free in every tab and in Input (ctrl+a, ctrl+e, ctrl+u edit the line)
+        "Audience",
+        "Build records for [audience], a named [audiences.NAME], or all of them",
+        show=False,
+    ),
     *_message_actions("preview", "preview", "Show"),
     *_message_actions("send", "send", "Send"),
     ConsoleAction(

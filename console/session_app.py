@@ -32,7 +32,7 @@ from engine.events import InterruptedRunRecovered
 from engine.records import Action
 from engine.regions import firehose_regions
 from engine.session import ConsoleSession
-from engine.settings import Settings
+from engine.settings import ALL_AUDIENCES, Settings
 from engine.settings_file import (
     LoadedSettings,
     SettingsChangedOnDisk,
@@ -71,6 +71,7 @@ class SessionApp(App[int]):
         *,
         connection_name: str | None,
         use_sandbox: bool,
+        audience_name: str | None = None,
         clock: Clock = time.time,
     ) -> None:
         super().__init__()
@@ -97,6 +98,7 @@ class SessionApp(App[int]):
             use_sandbox=use_sandbox,
             sink=self.event_sink,
             clock=clock,
+            audience_name=audience_name,
         )
 
     def _digested(self, digest: EventDigest) -> None:
@@ -132,7 +134,9 @@ class SessionApp(App[int]):
     def renew_session(self, connection_name: str, *, keep_alerts: bool) -> ConsoleSession:
         """A new session for the loaded settings and ``connection_name``; the old one is
         closed. The sandbox or AWS: --sandbox for the whole run, else the file's ``target``
-        (asked on the first save from the sandbox; README: "The sandbox or AWS")."""
+        (asked on the first save from the sandbox; README: "The sandbox or AWS"). The audience
+        chosen carries on while the settings still define it, else it falls back to
+        ``[audience]`` (README: "Several audiences, one stream")."""
         old = self.session
         self.session = ConsoleSession(
             self.loaded,
@@ -141,9 +145,16 @@ class SessionApp(App[int]):
             sink=self.event_sink,
             clock=self.clock,
             alerts=old.alerts if keep_alerts else None,
+            audience_name=self._audience_still_defined(old.audience_name),
         )
         self._close_session(old)
         return self.session
+
+    def _audience_still_defined(self, name: str | None) -> str | None:
+        named = self.loaded.settings.audiences
+        if name == ALL_AUDIENCES:
+            return name if named else None
+        return name if name in named else None
 
     def on_unmount(self) -> None:
         if self.running_send is not None:  # however the console ends, no new call starts

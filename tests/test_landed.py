@@ -370,6 +370,24 @@ def test_unknown_audience_is_refused_with_the_known_ones(
     assert "known: churn, vip (or all)" in capsys.readouterr().err
 
 
+def test_the_console_opens_on_the_audience_given(
+    monkeypatch: pytest.MonkeyPatch, sandbox: EmbeddedSandbox, stream: str, tmp_path: Path
+) -> None:
+    import console.app
+
+    opened: list[str | None] = []
+
+    def run_console(loaded: object, **options: Any) -> int:
+        opened.append(options["audience_name"])
+        return 0
+
+    monkeypatch.setattr(console.app, "run_console", run_console)
+    settings = ["--settings", str(real_stream_settings(tmp_path, sandbox, stream))]
+    assert main([*settings, "--audience", "vip"]) == 0
+    assert main(settings) == 0
+    assert opened == ["vip", None]
+
+
 def test_preview_builds_the_chosen_audience_records(
     capsys: pytest.CaptureFixture[str], sandbox: EmbeddedSandbox, stream: str, tmp_path: Path
 ) -> None:

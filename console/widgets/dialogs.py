@@ -9,6 +9,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
@@ -121,6 +122,45 @@ class ChooseConnectionScreen(ModalScreen[str | None]):
     @on(OptionList.OptionSelected)
     def _chosen(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(event.option.id)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ChooseAudienceScreen(ModalScreen[str | None]):
+    """Picks the audience records are built for: ``[audience]`` (id ""), a named one, or
+    "all"; dismisses with the id, or None. A list, not ChoiceScreen's buttons: audience names
+    may start with a digit, which a button id may not."""
+
+    BINDINGS = DIALOG_BINDINGS
+
+    def __init__(self, choices: Sequence[tuple[str, str]], current: str) -> None:
+        """``choices``: (id, label) pairs, top to bottom; ``current``: the id chosen now."""
+        super().__init__(classes="dialog-screen")
+        self._choices = list(choices)
+        self._current = current
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label("Build records for audience", classes="dialog-title")
+            yield OptionList(
+                *(
+                    # Content, not markup: "[audience]" is no style tag.
+                    Option(Content(label + (" (current)" if choice == self._current else "")))
+                    for choice, label in self._choices
+                ),
+                id="audience-choices",
+            )
+
+    def on_mount(self) -> None:
+        choices = self.query_one(OptionList)
+        ids = [choice for choice, _ in self._choices]
+        choices.highlighted = ids.index(self._current) if self._current in ids else 0
+        choices.focus()
+
+    @on(OptionList.OptionSelected)
+    def _chosen(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(self._choices[event.option_index][0])
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -145,6 +145,13 @@ class PreviewPane(Vertical):
         else:
             self._render_pending = True  # rendered when shown: edits come one per keystroke
 
+    def rebuild(self) -> None:
+        """Build the records again from the same settings (the audience chosen changed)."""
+        if self._visible_now:
+            self._render_preview()
+        else:
+            self._render_pending = True
+
     @property
     def _visible_now(self) -> bool:
         return (

@@ -25,7 +25,8 @@ _STATE_STYLES = {
 
 
 class StatusLine(Static):
-    """Connection, stream, region, sandbox or not, last verification, unsaved marker."""
+    """Connection, stream, region, sandbox or not, the audience when not ``[audience]``, last
+    verification, unsaved marker."""
 
     connection: reactive[str] = reactive("")
     stream: reactive[str] = reactive("")
@@ -33,6 +34,7 @@ class StatusLine(Static):
     sandbox: reactive[bool] = reactive(False)
     verification: reactive[VerificationState] = reactive(VerificationState.NOT_CHECKED)
     unsaved: reactive[bool] = reactive(False)
+    audience: reactive[str] = reactive("")  # "" for [audience]: the line stays as it was
 
     def render(self) -> Content:
         where = ("sandbox", "$text-warning bold") if self.sandbox else ("AWS", "$text-accent bold")
@@ -43,6 +45,10 @@ class StatusLine(Static):
             f" ({self.aws_region}) · ",
             where,
             " · ",
+        ]
+        if self.audience:
+            parts += [f"audience {self.audience}", " · "]
+        parts += [
             (self.verification.value, _STATE_STYLES[self.verification]),
         ]
         if self.unsaved:
