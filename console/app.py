@@ -799,8 +799,8 @@ class FirehoseConsoleApp(SessionApp):
         self.push_screen(ChooseConnectionScreen(names, self.form.connection_name), chosen)
 
     def action_choose_audience(self) -> None:
-        """Pick the audience the preview and every send build records for (README: "Several
-        audiences, one stream"); the session keeps it until the console ends."""
+        """Pick the audience the preview and every send build records for (README: "The console
+        (TUI): a short tour"); each new session carries it on."""
         named = list(self.loaded.settings.audiences)
         choices = [("", "[audience] (default)"), *((name, name) for name in named)]
         if named:

@@ -136,7 +136,7 @@ class SessionApp(App[int]):
         closed. The sandbox or AWS: --sandbox for the whole run, else the file's ``target``
         (asked on the first save from the sandbox; README: "The sandbox or AWS"). The audience
         chosen carries on while the settings still define it, else it falls back to
-        ``[audience]`` (README: "Several audiences, one stream")."""
+        ``[audience]`` (README: "The console (TUI): a short tour")."""
         old = self.session
         self.session = ConsoleSession(
             self.loaded,

@@ -221,7 +221,7 @@ class ConsoleSession:
         self._recovered: tuple[DeadLetter, ...] = ()
         self._quarantined: list[Quarantined] = []
         # The audience records are built for: a name among [audiences.NAME], "all", or None
-        # for [audience] (README "Several audiences").
+        # for [audience] (README "CLI", --audience).
         self.audience_name = audience_name
         self._landed_reader: LandedReader | None = None
         self._operator: OperatorClients | None = None

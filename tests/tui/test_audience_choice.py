@@ -1,5 +1,5 @@
-"""Choosing the audience in the console (README: "Several audiences, one stream"): the Preview
-follows the choice, sends use it, the status line shows it, and a new session keeps it."""
+"""Choosing the audience in the console (README: "The console (TUI): a short tour"): the
+Preview follows the choice, sends use it, the status line shows it, a new session keeps it."""
 
 from __future__ import annotations
 
