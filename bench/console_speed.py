@@ -76,8 +76,8 @@ def console(state: Path) -> Subject:
             "Record 1 of 1",
             "Burst of",
             "Attempt log (newest last)",
-            "IAM policy for the IAM user",
-            "in the sandbox's S3 bucket",
+            "w Write policy",  # the footer: the checklist may fill the screen at 80×24
+            "u Refresh",
         ),
     )
 
@@ -171,7 +171,7 @@ def start_burst(terminal: Terminal, count: int) -> None:
     terminal.press("F3")
     terminal.wait_for(["Burst of"])
     time.sleep(0.3)
-    for key in ("Tab", "Tab", "Tab"):  # the action, Send, then the count field
+    for key in ("Tab", "Tab"):  # F3 focuses the action: then Send, then the count field
         terminal.press(key)
         time.sleep(0.1)
     terminal.tmux("send-keys", "-t", "bench", "End", "C-u")
@@ -182,6 +182,10 @@ def start_burst(terminal: Terminal, count: int) -> None:
         terminal.press(key)
         time.sleep(0.3)
     terminal.press("b")
+    terminal.wait_for(["Don't ask again"])  # a burst asks first; Cancel has the focus
+    terminal.press("BTab")  # to Send
+    time.sleep(0.2)
+    terminal.press("Enter")
 
 
 def ms(seconds: float) -> str:
@@ -223,7 +227,7 @@ def main() -> int:
                     during = switch_seconds(terminal, subject, options.switches)
                     peak = resident_mb(terminal.pid())
                     terminal.press("F3")
-                    terminal.wait_for([f"Burst of {options.burst} add: requested"])
+                    terminal.wait_for([f"Burst of {options.burst:,} add: requested"])
                     memory = (before, max(peak, resident_mb(terminal.pid())))
             finally:
                 terminal.stop()
