@@ -19,6 +19,22 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # the worktree's engine, not an installed one
     sys.path.insert(0, str(ROOT))
 
+# The settings file a bench points the CLI or a session at (format with stream, region,
+# endpoint and state); the keys are AWS's documented example, never real.
+SETTINGS = """
+[account]
+access_key_id = "AKIAIOSFODNN7EXAMPLE"
+secret_access_key = "bench-secret-not-a-real-key"
+
+[connections.bench]
+delivery_stream_name = "{stream}"
+region = "{region}"
+endpoint_url = "{endpoint}"
+
+[delivery]
+state_dir = "{state}"
+"""
+
 
 class _DelayedApp:
     """WSGI middleware: waits ``delay`` seconds before each request (time.sleep frees the GIL,

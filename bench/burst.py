@@ -31,23 +31,10 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path[:0] = [str(ROOT), str(BENCH)]  # this checkout's engine, then the helpers
 
-from _sandbox_host import BenchSandbox, load_average, machine  # noqa: E402
+from _sandbox_host import SETTINGS, BenchSandbox, load_average, machine  # noqa: E402
 
 STREAM = "bench-cli"
 REGION = "us-east-1"
-SETTINGS = """
-[account]
-access_key_id = "AKIAIOSFODNN7EXAMPLE"
-secret_access_key = "bench-secret-not-a-real-key"
-
-[connections.bench]
-delivery_stream_name = "{stream}"
-region = "{region}"
-endpoint_url = "{endpoint}"
-
-[delivery]
-state_dir = "{state}"
-"""
 
 # The raw loop, as a user would write it: its records are the engine's first one, numbered like
 # the engine numbers its synthetic users (same size give or take a digit).

@@ -29,23 +29,10 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH.parent), str(BENCH)]  # this checkout's engine, then the helpers
 
-from _sandbox_host import BenchSandbox, load_average, machine  # noqa: E402
+from _sandbox_host import SETTINGS, BenchSandbox, load_average, machine  # noqa: E402
 
 STREAM = "bench-burst"
 REGION = "us-east-1"
-SETTINGS = """
-[account]
-access_key_id = "AKIAIOSFODNN7EXAMPLE"
-secret_access_key = "bench-secret-not-a-real-key"
-
-[connections.bench]
-delivery_stream_name = "{stream}"
-region = "{region}"
-endpoint_url = "{endpoint}"
-
-[delivery]
-state_dir = "{state}"
-"""
 
 
 def raw_client(endpoint: str, pool: int):

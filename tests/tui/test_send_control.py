@@ -49,7 +49,12 @@ async def start_slow_burst(app: FirehoseConsoleApp, pilot: Pilot[int], count: in
     await pilot.press("b")
     await confirm_send(pilot)
     running = app.running_send
-    assert running is not None
+    for _ in range(100):  # on a busy machine the worker may take a moment to start
+        if running is not None or received(app, SendFinished):
+            break
+        await pilot.pause(0.05)
+        running = app.running_send
+    assert running is not None, "the burst ended before it could be watched"
     for _ in range(100):  # until a few records are through
         if running.settled_count >= 3:
             return
