@@ -147,13 +147,13 @@ def test_ctrl_q_during_a_send_then_cancel_keeps_sending(tmp_path: Path) -> None:
     app = make_app(sandbox_settings(tmp_path), use_sandbox=True, auto_verify=False)
 
     async def scenario(app: FirehoseConsoleApp, pilot: Pilot[int]) -> None:
-        await start_slow_burst(app, pilot, 30)
+        await start_slow_burst(app, pilot, 100)  # 5 s at 20/s: still running when asked
         await pilot.press("ctrl+q")
         await question_shown(app, pilot)  # else escape would stop the send
         await pilot.press("escape")  # the dialog's cancel
         await settle(pilot)
         [finished] = received(app, SendFinished)
-        assert finished.report.delivered == 30
+        assert finished.report.delivered == 100
         assert app.is_running
 
     run_scenario(app, scenario)
