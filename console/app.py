@@ -162,6 +162,13 @@ class FirehoseConsoleApp(SessionApp):
         self._show_status()
         self.preview_pane.show(self.form.last_valid)
         self.send_pane.show_unsaved(False)
+        self._start_background_work_when_painted(first_screen=True)
+        self.call_after_refresh(self._focus_last_field, "settings")  # the stream, not the tabs
+
+    def _after_first_screen(self) -> None:
+        """What the first screen leaves out so that it shows sooner (README: "Performance"):
+        the form's other sections, and the word about the missing settings file."""
+        self.form.build_waiting_sections()
         if not self.loaded.exists:
             self.notify(
                 f"No settings file at {self.loaded.path}: running on the embedded sandbox. "
@@ -169,8 +176,6 @@ class FirehoseConsoleApp(SessionApp):
                 title="Sandbox",
                 timeout=8,
             )
-        self._start_background_work_when_painted()
-        self.call_after_refresh(self._focus_last_field, "settings")  # the stream, not the tabs
 
     async def on_resize(self, event: events.Resize) -> None:
         await self._lay_out_for_width(event.size.width)
@@ -224,18 +229,24 @@ class FirehoseConsoleApp(SessionApp):
         self.status_line.verification = VerificationState.NOT_CHECKED
         self._start_background_work_when_painted()
 
-    def _start_background_work_when_painted(self, refreshes: int = 0) -> None:
+    def _start_background_work_when_painted(
+        self, refreshes: int = 0, *, first_screen: bool = False
+    ) -> None:
         """The whole first screen, footer keys included, comes before the workers start:
         booting the sandbox (importing moto) holds the interpreter lock for a second or more,
         and the footer fills in a refresh or two after the rest."""
         footer_drawn = bool(self.query_one(Footer).children)
         if footer_drawn or refreshes >= MAX_REFRESHES_BEFORE_WORK:
+            if first_screen:
+                self._after_first_screen()
             # The first screen's objects live as long as the console: out of the garbage
             # collector's way, or each full collection walks them all (a visible stall).
             gc.freeze()
             self._start_background_work()
         else:
-            self.call_after_refresh(self._start_background_work_when_painted, refreshes + 1)
+            self.call_after_refresh(
+                self._start_background_work_when_painted, refreshes + 1, first_screen=first_screen
+            )
 
     async def _build_pane(self, tab: str) -> None:
         pane = self._unbuilt_panes.pop(tab, None)

@@ -12,7 +12,7 @@ from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
-from textual.widget import Widget
+from textual.widget import AwaitMount, Widget
 from textual.widgets import Button, Input, Label, Select, SelectionList, Static, Switch
 
 from console.messages import SettingsEdited
@@ -90,6 +90,12 @@ class SettingsForm(Vertical):
         self._validation_scheduled = False
         self._form_level_problems = ""
         self._row_cache: list[FieldRow] | None = None
+        # Every section of the form, mounted or not: the first screen shows only the first
+        # section (it fills an 80x24 terminal); the others wait for build_waiting_sections.
+        self._all_sections: list[FormSection] = []
+        self._waiting_sections: list[FormSection] = []
+        self._first_compose = True
+        self._sections_mounting: AwaitMount | None = None
 
     # -- building ------------------------------------------------------------------------
 
@@ -99,8 +105,12 @@ class SettingsForm(Vertical):
             yield Button("Switch…", compact=True, id="switch-connection", tooltip="ctrl+o")
             yield Button("New…", compact=True, id="add-connection", tooltip="ctrl+n")
         yield Static("", id="form-problems")
+        self._all_sections = self._sections()
+        shown = self._all_sections[:1] if self._first_compose else self._all_sections
+        self._waiting_sections = self._all_sections[len(shown) :]
+        self._first_compose = False
         with VerticalScroll(id="settings-fields", can_focus=False):
-            yield from self._sections()
+            yield from shown
         yield Static(self._file_text(), id="field-help")
 
     def _toolbar_text(self) -> Content:
@@ -124,6 +134,25 @@ class SettingsForm(Vertical):
             secret_from=SECRET_ENV_VAR if self.loaded.secret_from_environment else None,
         )
 
+    def build_waiting_sections(self) -> AwaitMount | None:
+        """Mount the sections the first screen left out (README: "Performance"); the app
+        calls this once that screen is drawn, so they never delay it. Awaiting the result
+        waits until they are built (None: nothing was waiting)."""
+        waiting, self._waiting_sections = self._waiting_sections, []
+        if waiting and self.is_attached:
+            self._row_cache = None
+            self._sections_mounting = self.query_one("#settings-fields").mount_all(waiting)
+            if self.problems:  # an edit came before them: show its problems on them too
+                self.call_after_refresh(self._show_problems, self.problems)
+        return self._sections_mounting
+
+    async def _build_every_section(self) -> None:
+        """Every section mounted and composed, before one is looked up by its rows."""
+        mounting = self.build_waiting_sections()
+        if mounting is not None:
+            await mounting
+            self._row_cache = None
+
     # -- loading -------------------------------------------------------------------------
 
     async def load(
@@ -135,6 +164,7 @@ class SettingsForm(Vertical):
         self._shown = self.last_valid = shown or loaded.settings
         self._validated = None
         self._row_cache = None
+        self._sections_mounting = None  # the recomposed form builds every section at once
         self._form_level_problems = ""
         await self.recompose()
         self.schedule_validation()
@@ -239,6 +269,7 @@ class SettingsForm(Vertical):
     # -- what the app asks of the form ---------------------------------------------------
 
     async def focus_first_problem(self) -> None:
+        await self._build_every_section()
         for section in self.query(FormSection):
             if section.has_class("-invalid") or any(
                 row.has_class("-invalid") for row in section.query(FieldRow)
@@ -254,11 +285,13 @@ class SettingsForm(Vertical):
                 return
 
     def fields(self) -> list[tuple[str, str]]:
-        """Every field of the form, folded sections included, as (key, description)."""
-        return [field for section in self.query(FormSection) for field in section.fields()]
+        """Every field of the form, folded and waiting sections included, as (key,
+        description)."""
+        return [field for section in self._all_sections for field in section.fields()]
 
     async def go_to_field(self, key: str) -> None:
         """Focus the field at ``key``, opening its section first if it is folded."""
+        await self._build_every_section()
         for section in self.query(FormSection):
             if any(field_key == key for field_key, _ in section.fields()):
                 await section.open()
@@ -287,7 +320,10 @@ class SettingsForm(Vertical):
 
     def toggle_secret(self) -> bool:
         """Reveal or mask the secret; True when it is now revealed."""
-        field = self.query_one(SecretField)
+        fields = self.query(SecretField)
+        if not fields:  # its section is not built yet (the first moments): nothing to reveal
+            return False
+        field = fields.first()
         field.toggle_reveal()
         return field.revealed
 
