@@ -241,7 +241,9 @@ class FirehoseConsoleApp(SessionApp):
                 self._after_first_screen()
             # The first screen's objects live as long as the console: out of the garbage
             # collector's way, or each full collection walks them all (a visible stall).
+            # The collector is on again from here (the launch turned it off until now).
             gc.freeze()
+            gc.enable()
             self._start_background_work()
         else:
             self.call_after_refresh(
