@@ -62,6 +62,15 @@ def make_app(path: Path, **options: Any) -> FirehoseConsoleApp:
     return app
 
 
+def steady_cursor(app: App[Any]) -> None:
+    """The focused input's cursor drawn and still, as right after a key: it blinks every half
+    second, and a snapshot must not depend on where in that cycle it is taken."""
+    from textual.widgets import Input
+
+    if isinstance(app.focused, Input):
+        app.focused._pause_blink(visible=True)
+
+
 def status(app: FirehoseConsoleApp) -> str:
     """The status line at the top, as text (toasts may cover it on screen)."""
     from console.widgets.status_line import StatusLine

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import sample_events
-from driving import settle
+from driving import settle, steady_cursor
 from textual.pilot import Pilot
 
 from console.app import FirehoseConsoleApp
@@ -102,6 +102,7 @@ def test_tab_looks_as_approved(snap_compare, tab: str, size: str) -> None:
     async def run_before(pilot: Pilot[int]) -> None:
         await TABS[tab](pilot)
         pilot.app.clear_notifications()
+        steady_cursor(pilot.app)
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZES[size], run_before=run_before)
