@@ -63,6 +63,7 @@ from console.widgets.dialogs import (
     ConfirmScreen,
     KeysScreen,
 )
+from console.widgets.key_footer import KeyFooter
 from console.widgets.preview_pane import PreviewPane
 from console.widgets.send_confirm import ConfirmSendScreen, SendConfirmed, SendTarget
 from console.widgets.send_pane import SendPane
@@ -154,7 +155,7 @@ class FirehoseConsoleApp(SessionApp):
                 yield SettingsForm(self.loaded, self.session.connection_name, id="settings-form")
             for tab_id, _ in TABS[1:]:
                 yield TabPane(tab_label(tab_id), id=tab_id)
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         self._tabs = self.query_one(TabbedContent)  # check_action runs often: no query there
