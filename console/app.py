@@ -539,9 +539,8 @@ class FirehoseConsoleApp(SessionApp):
         focusable = [widget for widget in self._tabs.get_pane(tab).query("*") if widget.focusable]
         # A field before a toolbar button: on Settings the first thing to edit is the stream.
         in_a_field = [w for w in focusable if any(isinstance(a, FieldRow) for a in w.ancestors)]
-        first = in_a_field or focusable
-        if first:
-            first[0].focus()
+        first = in_a_field or focusable or [self._tabs.query_one(Tabs)]
+        first[0].focus()
 
     # -- actions -------------------------------------------------------------------------
 
@@ -577,9 +576,11 @@ class FirehoseConsoleApp(SessionApp):
             return
         tabs = self.query_one(TabbedContent)
         if tabs.active != tab:
-            # Focus the tab strip first: focus left behind in the hidden pane could move to a
-            # neighbour in that same pane, and TabbedContent would switch back to it.
-            tabs.query_one(Tabs).focus()
+            # Focus leaves the pane being hidden, or it could move to a neighbour in that same
+            # pane, and TabbedContent would switch back to it. To nothing, until the tab's
+            # field takes it: not to the tab strip, which restyles all its tabs when focused
+            # and again when left.
+            tabs.screen.set_focus(None)
             tabs.active = tab
             self._focus_into_tab = True
 
@@ -683,7 +684,9 @@ class FirehoseConsoleApp(SessionApp):
     async def _go_to(self, key: str) -> None:
         self.action_show_tab("settings")
         self._focus_into_tab = False  # the chosen field takes the focus, not the last one
-        await self.form.go_to_field(key)
+        # Once the Settings pane is laid out: a field in a pane not yet laid out has no size,
+        # and Textual cannot scroll to it.
+        self.call_after_refresh(self.form.go_to_field, key)
 
     def action_toggle_secret(self) -> None:
         revealed = self.form.toggle_secret()
