@@ -34,7 +34,9 @@ class KeyFooter(Footer):
             return
         if self.is_attached and screen is self.screen and not self._check_pending:
             self._check_pending = True
-            self.call_after_refresh(self._rebuild_if_changed)
+            # Before the next screen update, not after it (as Footer does): a tab's keys then
+            # appear with its content, in one layout instead of two.
+            self.call_next(self._rebuild_if_changed)
 
     async def _rebuild_if_changed(self) -> None:
         self._check_pending = False
