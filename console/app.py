@@ -583,6 +583,7 @@ class FirehoseConsoleApp(SessionApp):
             tabs.screen.set_focus(None)
             tabs.active = tab
             self._focus_into_tab = True
+            self.refresh_bindings()  # the footer shows the tab's keys with its first paint
 
     def action_verify(self) -> None:
         self.status_line.verification = VerificationState.CHECKING
