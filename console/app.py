@@ -512,11 +512,17 @@ class FirehoseConsoleApp(SessionApp):
     async def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
         await self._build_pane(event.pane.id or "")
         self.refresh_bindings()
-        if event.pane.id == "delivered":
+        if event.pane.id == "delivered" and not self._reading_delivered():
             self.read_delivered(self.session)
         if self._focus_into_tab:
             self._focus_into_tab = False
             self.call_after_refresh(self._focus_last_field, event.pane.id or "")
+
+    def _reading_delivered(self) -> bool:
+        """A read of the Delivered tab runs: showing the tab again waits for its answer rather
+        than start another (a thread worker runs to its end even when replaced; during a burst
+        each would read the whole sandbox bucket again, on the interpreter lock the keys need)."""
+        return any(worker.is_running for worker in self.workers if worker.group == "delivered")
 
     @on(events.DescendantFocus)
     def _remember_focus(self, event: events.DescendantFocus) -> None:
