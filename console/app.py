@@ -512,17 +512,28 @@ class FirehoseConsoleApp(SessionApp):
     async def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
         await self._build_pane(event.pane.id or "")
         self.refresh_bindings()
-        if event.pane.id == "delivered" and not self._reading_delivered():
-            self.read_delivered(self.session)
+        if event.pane.id == "delivered":
+            self._refresh_delivered_when_shown()
         if self._focus_into_tab:
             self._focus_into_tab = False
             self.call_after_refresh(self._focus_last_field, event.pane.id or "")
 
-    def _reading_delivered(self) -> bool:
-        """A read of the Delivered tab runs: showing the tab again waits for its answer rather
-        than start another (a thread worker runs to its end even when replaced; during a burst
-        each would read the whole sandbox bucket again, on the interpreter lock the keys need)."""
-        return any(worker.is_running for worker in self.workers if worker.group == "delivered")
+    def _refresh_delivered_when_shown(self) -> None:
+        """The Delivered tab reads its destination when shown; while a send runs, when the send
+        ends instead (or on u): a read parses every record landed so far, on the interpreter
+        lock the send and the keys need. Never a second read while one runs: a thread worker
+        runs to its end even when replaced."""
+        running = self.running_send
+        if running is not None:
+            if not running.told_delivered_waits:
+                running.told_delivered_waits = True
+                self.notify(
+                    f"Refreshed when {running.what} ends; u refreshes it now.",
+                    title="Delivered",
+                )
+            return
+        if not any(worker.is_running for worker in self.workers if worker.group == "delivered"):
+            self.read_delivered(self.session)
 
     @on(events.DescendantFocus)
     def _remember_focus(self, event: events.DescendantFocus) -> None:
