@@ -275,7 +275,9 @@ def test_a_send_that_fails_outright_does_not_block_the_next(
     run_scenario(app, scenario)
 
 
-def test_the_delivered_tab_opened_during_a_send_refreshes_when_it_ends(tmp_path: Path) -> None:
+def test_the_delivered_tab_opened_during_a_send_refreshes_when_it_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     app = make_app(sandbox_settings(tmp_path), use_sandbox=True, auto_verify=False)
     reads: list[str] = []
 
@@ -287,7 +289,7 @@ def test_the_delivered_tab_opened_during_a_send_refreshes_when_it_ends(tmp_path:
             reads.append("read")
             read(session)
 
-        app.read_delivered = counted  # type: ignore[method-assign]
+        monkeypatch.setattr(app, "read_delivered", counted)
         await pilot.press("f6")
         await pilot.pause()
         assert "Refreshed when Burst of 100 add ends; u refreshes it now." in notifications(app)
