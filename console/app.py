@@ -63,6 +63,7 @@ from console.widgets.dialogs import (
     ConfirmScreen,
     KeysScreen,
 )
+from console.widgets.key_footer import KeyFooter
 from console.widgets.preview_pane import PreviewPane
 from console.widgets.send_confirm import ConfirmSendScreen, SendConfirmed, SendTarget
 from console.widgets.send_pane import SendPane
@@ -154,7 +155,7 @@ class FirehoseConsoleApp(SessionApp):
                 yield SettingsForm(self.loaded, self.session.connection_name, id="settings-form")
             for tab_id, _ in TABS[1:]:
                 yield TabPane(tab_label(tab_id), id=tab_id)
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         self._tabs = self.query_one(TabbedContent)  # check_action runs often: no query there
@@ -525,10 +526,27 @@ class FirehoseConsoleApp(SessionApp):
         await self._build_pane(event.pane.id or "")
         self.refresh_bindings()
         if event.pane.id == "delivered":
-            self.read_delivered(self.session)
+            self._refresh_delivered_when_shown()
         if self._focus_into_tab:
             self._focus_into_tab = False
             self.call_after_refresh(self._focus_last_field, event.pane.id or "")
+
+    def _refresh_delivered_when_shown(self) -> None:
+        """The Delivered tab reads its destination when shown; while a send runs, when the send
+        ends instead (or on u): a read parses every record landed so far, on the interpreter
+        lock the send and the keys need. Never a second read while one runs: a thread worker
+        runs to its end even when replaced."""
+        running = self.running_send
+        if running is not None:
+            if not running.told_delivered_waits:
+                running.told_delivered_waits = True
+                self.notify(
+                    f"Refreshed when {running.what} ends; u refreshes it now.",
+                    title="Delivered",
+                )
+            return
+        if not any(worker.is_running for worker in self.workers if worker.group == "delivered"):
+            self.read_delivered(self.session)
 
     @on(events.DescendantFocus)
     def _remember_focus(self, event: events.DescendantFocus) -> None:
@@ -551,9 +569,8 @@ class FirehoseConsoleApp(SessionApp):
         focusable = [widget for widget in self._tabs.get_pane(tab).query("*") if widget.focusable]
         # A field before a toolbar button: on Settings the first thing to edit is the stream.
         in_a_field = [w for w in focusable if any(isinstance(a, FieldRow) for a in w.ancestors)]
-        first = in_a_field or focusable
-        if first:
-            first[0].focus()
+        first = in_a_field or focusable or [self._tabs.query_one(Tabs)]
+        first[0].focus()
 
     # -- actions -------------------------------------------------------------------------
 
@@ -589,11 +606,14 @@ class FirehoseConsoleApp(SessionApp):
             return
         tabs = self.query_one(TabbedContent)
         if tabs.active != tab:
-            # Focus the tab strip first: focus left behind in the hidden pane could move to a
-            # neighbour in that same pane, and TabbedContent would switch back to it.
-            tabs.query_one(Tabs).focus()
+            # Focus leaves the pane being hidden, or it could move to a neighbour in that same
+            # pane, and TabbedContent would switch back to it. To nothing, until the tab's
+            # field takes it: not to the tab strip, which restyles all its tabs when focused
+            # and again when left.
+            tabs.screen.set_focus(None)
             tabs.active = tab
             self._focus_into_tab = True
+            self.refresh_bindings()  # the footer shows the tab's keys with its first paint
 
     def action_verify(self) -> None:
         self.status_line.verification = VerificationState.CHECKING
@@ -695,7 +715,9 @@ class FirehoseConsoleApp(SessionApp):
     async def _go_to(self, key: str) -> None:
         self.action_show_tab("settings")
         self._focus_into_tab = False  # the chosen field takes the focus, not the last one
-        await self.form.go_to_field(key)
+        # Once the Settings pane is laid out: a field in a pane not yet laid out has no size,
+        # and Textual cannot scroll to it.
+        self.call_after_refresh(self.form.go_to_field, key)
 
     def action_toggle_secret(self) -> None:
         revealed = self.form.toggle_secret()

@@ -62,6 +62,7 @@ class RunningSend:
         self._events_delivered = 0
         self._events_failed = 0
         self.retrying = 0
+        self.told_delivered_waits = False  # the Delivered tab said it refreshes at the end
 
     def observe(self, tally: DeliveryTally) -> None:
         """The engine's event tally, as the latest digest tells it (on the screen's thread)."""

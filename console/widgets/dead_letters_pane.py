@@ -22,11 +22,12 @@ from textual.content import Content
 from textual.highlight import highlight
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Footer, Label, Static
+from textual.widgets import DataTable, Label, Static
 from textual.worker import Worker, WorkerState
 
 from console.messages import SendFinished
 from console.widgets.dialogs import ConfirmScreen
+from console.widgets.key_footer import KeyFooter
 from console.widgets.themed import themed
 from engine.dead_letters import DeadLetter
 from engine.jsonl import Quarantined
@@ -170,7 +171,7 @@ class DeadLettersBrowser(ModalScreen[None]):
             yield DataTable(id="dead-letters-browser-table", cursor_type="row")
             with VerticalScroll(id="dead-letter-detail-box"):
                 yield Static("No letter selected.", id="dead-letter-detail")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         table = self.query_one("#dead-letters-browser-table", DataTable)

@@ -140,8 +140,13 @@ class DeliveredPane(Vertical):
         self.query_one("#landing-summary").display = bool(report.records) or not self.sandbox
         self._count_down()
 
+    def on_show(self) -> None:
+        self._count_down()
+
     def _count_down(self) -> None:
-        if self._landing is not None:
+        # Not while another tab is shown (each update lays the screen out): caught up on show.
+        shown = self.parent is not None and self.parent.display
+        if self._landing is not None and shown:
             summary = landing_summary(self._landing, datetime.now(UTC))
             self.query_one("#landing-summary", Static).update(summary)
 

@@ -47,7 +47,10 @@ class SendPane(Vertical):
     """Buttons to send, the burst knobs, and the results table.
 
     The app builds it when its tab is first shown: until then (and after) it keeps what it was
-    told (results, tally, last report) and shows it once mounted.
+    told (results, tally, last report) and shows it once mounted. While another tab is shown,
+    a running send's results, tally and progress only wait for the tab to show again: drawing
+    them ten times a second on a hidden tab would lay the whole screen out as often, on the
+    thread that answers the keys.
     """
 
     action: reactive[Action] = reactive(Action.ADD)
@@ -60,6 +63,8 @@ class SendPane(Vertical):
         self._tally: Content | None = None
         self._report: Content | None = None
         self._progress: str | None = None
+        self._rows_not_drawn = 0  # results kept while the tab was hidden, not in the table yet
+        self._redraw_on_show = False  # tally or progress changed while the tab was hidden
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="send-toolbar"):
@@ -107,6 +112,23 @@ class SendPane(Vertical):
         if self._report is not None:
             self.query_one("#send-summary", Static).update(self._report)
         self._show_progress()
+
+    @property
+    def _shown_now(self) -> bool:
+        return self.is_mounted and self.parent is not None and self.parent.display
+
+    def on_show(self) -> None:
+        if self._rows_not_drawn:
+            if self._rows_not_drawn > len(self._rows):
+                self.query_one("#send-results", DataTable).clear()
+            rows = list(self._rows)[-self._rows_not_drawn :]
+            self._rows_not_drawn = 0
+            self._draw_results(rows)
+        if self._redraw_on_show:
+            self._redraw_on_show = False
+            if self._tally is not None:
+                self.query_one("#send-tally", Static).update(self._tally)
+            self._show_progress()
 
     def watch_action(self, action: Action) -> None:
         if self.is_mounted:
@@ -197,8 +219,10 @@ class SendPane(Vertical):
             f"{tally.throttled} throttled{pace}",
             "$text-muted",
         )
-        if self.is_mounted:
+        if self._shown_now:
             self.query_one("#send-tally", Static).update(self._tally)
+        elif self.is_mounted:
+            self._redraw_on_show = True
 
     def add_results(self, events: Sequence[RecordDelivered | DeliveryGaveUp]) -> None:
         """One row per result, newest last, at most MAX_RESULT_ROWS of them."""
@@ -208,6 +232,12 @@ class SendPane(Vertical):
         self._rows.extend(rows)
         if not self.is_mounted:
             return
+        if not self._shown_now:
+            self._rows_not_drawn += len(rows)  # more than are kept: the table starts over
+            return
+        self._draw_results(rows)
+
+    def _draw_results(self, rows: list[tuple[Text, ...]]) -> None:
         table = self.query_one("#send-results", DataTable)
         if table.row_count + len(rows) > MAX_RESULT_ROWS:
             # Rebuilt from the newest half at once: removing rows one by one is slow.
@@ -244,8 +274,10 @@ class SendPane(Vertical):
         if line == self._progress:
             return
         self._progress = line
-        if self.is_mounted:
+        if self._shown_now:
             self._show_progress()
+        elif self.is_mounted:
+            self._redraw_on_show = True
 
     def _show_progress(self) -> None:
         progress = self.query_one("#send-progress", Static)

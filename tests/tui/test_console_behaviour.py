@@ -132,3 +132,27 @@ def test_a_dead_event_pump_is_shown_and_restarted(tmp_path: Path) -> None:
         assert "So far: 2 delivered" in screen_text(app)  # the tally counts the lost digest too
 
     run_scenario(app, scenario)
+
+
+def test_results_told_while_the_send_tab_is_hidden_show_when_it_is_shown(tmp_path: Path) -> None:
+    app = make_app(tmp_path / "settings.toml", auto_verify=False)
+
+    def results(app: FirehoseConsoleApp) -> list[str]:
+        table = app.query_one("#send-results", DataTable)
+        return [str(table.get_row(key)[-1]) for key in table.rows]
+
+    async def scenario(app: FirehoseConsoleApp, pilot: Pilot[int]) -> None:
+        await pilot.press("f3")  # built and shown: results go straight to the table
+        app.event_sink(sample_delivered(1))
+        await settle(pilot)
+        assert results(app) == ["r1"]
+        await pilot.press("f4")  # hidden: kept, drawn when the tab shows again
+        for number in range(2, 6):
+            app.event_sink(sample_delivered(number))
+        await settle(pilot)
+        await pilot.press("f3")
+        await pilot.pause()
+        assert results(app) == ["r1", "r2", "r3", "r4", "r5"]
+        assert "So far: 5 delivered" in screen_text(app)
+
+    run_scenario(app, scenario)

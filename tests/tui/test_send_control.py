@@ -273,3 +273,32 @@ def test_a_send_that_fails_outright_does_not_block_the_next(
         assert finished.report.delivered == 1
 
     run_scenario(app, scenario)
+
+
+def test_the_delivered_tab_opened_during_a_send_refreshes_when_it_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = make_app(sandbox_settings(tmp_path), use_sandbox=True, auto_verify=False)
+    reads: list[str] = []
+
+    async def scenario(app: FirehoseConsoleApp, pilot: Pilot[int]) -> None:
+        await start_slow_burst(app, pilot, 100)  # 5 s at 20/s
+        read = app.read_delivered
+
+        def counted(session: ConsoleSession) -> None:
+            reads.append("read")
+            read(session)
+
+        monkeypatch.setattr(app, "read_delivered", counted)
+        await pilot.press("f6")
+        await pilot.pause()
+        assert "Refreshed when Burst of 100 add ends; u refreshes it now." in notifications(app)
+        assert reads == []  # not while the burst runs
+        await pilot.press("u")
+        assert reads == ["read"]  # unless asked
+        await pilot.press("f3", "escape")
+        await settle(pilot)
+        assert received(app, SendFinished)
+        assert reads == ["read", "read"]  # and once the burst has ended
+
+    run_scenario(app, scenario)
