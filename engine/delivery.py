@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from engine.alerts import AlertBoard, AlertSample, Severity
 from engine.dead_letters import DeadLetter, DeadLetterJournal
@@ -72,9 +72,9 @@ class RetryPolicy:
         return rng.uniform(0, ceiling)
 
 
-@dataclass(frozen=True)
-class DeliveryOutcome:
-    """What became of one message."""
+class DeliveryOutcome(NamedTuple):
+    """What became of one message. A named tuple, not a frozen dataclass: a burst builds one
+    per record, and a tuple is built four times faster."""
 
     message: OutgoingMessage
     record_id: str | None
