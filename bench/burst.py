@@ -12,7 +12,10 @@ with ``--million``, a run of 1,000,000 records. Prints the CPU each process and 
 spent per record (what bounds each on a machine of two cores, and less sensitive to other
 work than the rates), and the machine's load before and after.
 
-    python bench/burst.py [--count 20000] [--reps 3] [--million]
+N is 100,000 by default, as the issue measures it (start-up then weighs what it weighs there),
+so the memory check's 10·N is the million.
+
+    python bench/burst.py [--count 100000] [--reps 3] [--million]
 """
 
 from __future__ import annotations
@@ -109,9 +112,11 @@ def raw_run(endpoint: str, count: int, sample: str) -> tuple[float, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--count", type=int, default=20_000, help="N records")
+    parser.add_argument("--count", type=int, default=100_000, help="N records")
     parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--million", action="store_true", help="also send 1,000,000 (long)")
+    parser.add_argument(
+        "--million", action="store_true", help="also send 1,000,000 (when 10·N is not that)"
+    )
     arguments = parser.parse_args()
     count = arguments.count
 
@@ -193,7 +198,9 @@ def main() -> None:
         )
         ratio = peak_10n / peak_n
         print(f"  10N/N = {ratio:.2f}   (goal ≤ 1.3: {'met' if ratio <= 1.3 else 'MISSED'})")
-        if arguments.million:
+        if 10 * count == 1_000_000:
+            print("  (10N is the million: 1,000,000 records run)")
+        elif arguments.million:
             elapsed, peak, _ = cli_run(settings, 1_000_000, out)
             print(
                 f"\n1,000,000 records: {elapsed:,.1f} s, {1_000_000 / elapsed:,.0f} records/s, "
