@@ -120,6 +120,7 @@ def main() -> None:
     arguments = parser.parse_args()
     count = arguments.count
 
+    from engine.quotas import direct_put_quota
     from engine.records import Action, iter_burst_messages
     from engine.settings_file import load_settings
 
@@ -130,14 +131,27 @@ def main() -> None:
                 stream=STREAM, region=REGION, endpoint=sandbox.endpoint_url, state=state
             )
         )
-        first = next(
-            iter_burst_messages(load_settings(settings).settings, Action.ADD, 2, timestamp=1)
-        )
+        settings_model = load_settings(settings).settings
+        first = next(iter_burst_messages(settings_model, Action.ADD, 2, timestamp=1))
         sample = first.data_bytes.decode()
         out = Path(state) / "send.json"
         print(f"machine: {machine()}")
         print(f"sandbox: one EmbeddedSandbox in a child process at {sandbox.endpoint_url}")
         print(f"records: {first.size_bytes} bytes or so; N = {count:,}")
+        # The CLI keeps to the stream's quota (5 MiB/s in us-east-1), the raw loop does not:
+        # whatever the CPU, the CLI's send cannot beat this many records/s.
+        quota = direct_put_quota(REGION)
+        sizes = [
+            m.size_bytes
+            for m in iter_burst_messages(settings_model, Action.ADD, count, timestamp=1)
+        ]
+        mean_size = sum(sizes) / len(sizes)
+        cap = quota.bytes_per_second / mean_size
+        print(
+            f"quota: {quota.bytes_per_second / 2**20:g} MiB/s; the CLI's records average "
+            f"{mean_size:.0f} bytes (every identity numbered), the raw loop's {len(sample)}–"
+            f"{len(sample) + len(str(count)) - 1}: the CLI's send is capped at {cap:,.0f} records/s"
+        )
         print(f"load average before: {load_average()}")
         cli_run(settings, 1_000, out)  # warm-up: the sandbox's code paths, the disk cache
         raw_run(sandbox.endpoint_url, 1_000, sample)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
 import json
 import math
 import os
@@ -438,9 +437,6 @@ def _send(
             number: signal.signal(number, stop) for number in (signal.SIGINT, signal.SIGTERM)
         }
     writer = cli_output.JsonSendWriter(sys.stdout) if arguments.json else None
-    # What start-up loaded (pydantic's models, the settings, the engine) lives as long as the
-    # command: out of the garbage collector's way, or each full collection of a burst walks it.
-    gc.freeze()
     try:
         if progress:
             progress.start(session.burst_size(action, arguments.count))
