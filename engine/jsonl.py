@@ -93,7 +93,7 @@ def _text_of(documents: Sequence[dict[str, Any] | EncodedLine]) -> str:
     """The documents as lines; lines already encoded are joined as they are (a burst's chunk
     is ten thousand of them: no copy of each with its newline first)."""
     if all(type(document) is EncodedLine for document in documents):
-        return "\n".join(documents) + "\n"  # type: ignore[arg-type]  # all EncodedLine
+        return "\n".join([*documents, ""])  # type: ignore[list-item]  # all EncodedLine
     return "".join(map(_line, documents))
 
 
