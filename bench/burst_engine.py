@@ -47,6 +47,7 @@ def raw_client(endpoint: str, pool: int):
     )
     config = Config(
         retries={"total_max_attempts": 1, "mode": "standard"},
+        parameter_validation=False,  # as the engine's gateway: its records are checked already
         connect_timeout=5.0,
         read_timeout=10.0,
         max_pool_connections=pool,

@@ -18,7 +18,7 @@ from engine.delivery import DeliveryOutcome
 from engine.event_digest import DeliveryCounter, DeliveryTally
 from engine.events import DeliveryEvent, RateAdjusted
 from engine.landed import LandedReport, LandedStatus, RecordLanding
-from engine.records import OutgoingMessage
+from engine.records import MessageKind, OutgoingMessage
 from engine.session import SendReport
 from engine.settings import RECORD_SIZE_LIMIT_BYTES
 from engine.state_dir import INTERRUPTED_UNSENT, UNKNOWN_FATE
@@ -111,7 +111,7 @@ def outcome_line(outcome: DeliveryOutcome) -> str:
     skip_reason = message.skip_reason if outcome.skipped else None
     error = outcome.failure.describe() if outcome.failure else None
     return (
-        f'{{"message_id": {_quoted(message.message_id)}, "kind": {_quoted(message.kind.value)}, '
+        f'{{"message_id": {_quoted(message.message_id)}, "kind": {_KIND_JSON[message.kind]}, '
         f'"record_id": {_quoted_or_null(outcome.record_id)}, "attempts": {outcome.attempts:d}, '
         f'"latency_seconds": {round(outcome.latency_seconds, 4)!r}, '
         f'"skip_reason": {_quoted_or_null(skip_reason)}, "not_sent": {_TRUTH[outcome.not_sent]}, '
@@ -121,6 +121,7 @@ def outcome_line(outcome: DeliveryOutcome) -> str:
 
 
 _TRUTH = {False: "false", True: "true"}
+_KIND_JSON = {kind: _quoted(kind.value) for kind in MessageKind}  # quoted once, not per line
 
 
 def _quoted_or_null(text: str | None) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import math
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -90,13 +91,66 @@ def batch_limits(
     return max(1, records), size
 
 
+class _SendThreads:
+    """The threads that make a send's calls, started once and kept for every wave of every
+    chunk: a thread per call would start hundreds in a long burst, and each new thread may take
+    a fresh malloc arena of its own (a million records then held tens of megabytes more)."""
+
+    def __init__(self, count: int) -> None:
+        self._loops: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._threads = [
+            threading.Thread(target=self._serve, name=f"burst-{n}", daemon=True)
+            for n in range(count)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _serve(self) -> None:
+        while (loop := self._loops.get()) is not None:
+            loop()
+
+    def run(self, loops: Sequence[Callable[[], None]]) -> None:
+        """Run each of ``loops`` on a thread of its own (no more loops than threads), and
+        return once every one has returned; the first that raised is raised here (the thread
+        that ran it stays, for the next wave)."""
+        remaining = [len(loops)]
+        errors: list[BaseException] = []
+        finished = threading.Condition()
+
+        def counted(loop: Callable[[], None]) -> Callable[[], None]:
+            def run_then_count() -> None:
+                try:
+                    loop()
+                except BaseException as error:  # re-raised in the caller's thread below
+                    errors.append(error)
+                finally:
+                    with finished:
+                        remaining[0] -= 1
+                        finished.notify_all()
+
+            return run_then_count
+
+        for loop in loops:
+            self._loops.put(counted(loop))
+        with finished:
+            finished.wait_for(lambda: remaining[0] == 0)
+        if errors:
+            raise errors[0]
+
+    def stop(self) -> None:
+        for _ in self._threads:
+            self._loops.put(None)
+
+
 def _in_parallel(
     tasks: Sequence[_Task],
     work: Callable[[_Task], _Result],
     concurrency: int,
     cancel: threading.Event | None = None,
+    threads: _SendThreads | None = None,
 ) -> list[_Result | None]:
-    """``work`` on every task by ``concurrency`` threads; results in task order.
+    """``work`` on every task by ``concurrency`` threads (those of ``threads`` when given);
+    results in task order.
 
     Workers pull the next task as they free up, so memory stays one result per task (a
     thread pool's map would also hold a future per task). Once ``cancel`` is set no task
@@ -125,14 +179,17 @@ def _in_parallel(
                 errors.append(error)
                 return
 
-    threads = [
-        threading.Thread(target=worker, name=f"burst-{n}", daemon=True)
-        for n in range(min(concurrency, len(tasks)))
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    workers = min(concurrency, len(tasks))
+    if threads is not None:
+        threads.run([worker] * workers)
+    else:
+        started = [
+            threading.Thread(target=worker, name=f"burst-{n}", daemon=True) for n in range(workers)
+        ]
+        for thread in started:
+            thread.start()
+        for thread in started:
+            thread.join()
     if errors:
         raise errors[0]
     return results
@@ -176,11 +233,13 @@ class _ChunkSender:
         concurrency: int,
         batch_limits: tuple[int, int] | None,
         cancel: threading.Event | None,
+        threads: _SendThreads | None = None,
     ) -> None:
         self.deliverer = deliverer
         self.concurrency = concurrency
         self.batch_limits = batch_limits
         self.cancel = cancel
+        self.threads = threads
         # What became of the previous chunk's messages, for a follower whose predecessor was
         # cut off into it (never happens for a burst: its pairs are adjacent). Only those not
         # delivered are kept (few, so memory stays small): the others need no waiting for.
@@ -237,12 +296,14 @@ class _ChunkSender:
         messages = [chunk[index] for index in indexes]
         results: list[DeliveryOutcome | None]
         if self.batch_limits is None:
-            results = _in_parallel(messages, self.deliverer.deliver, self.concurrency, self.cancel)
+            results = _in_parallel(
+                messages, self.deliverer.deliver, self.concurrency, self.cancel, self.threads
+            )
         else:
             max_records, max_bytes = self.batch_limits
             calls = list(chunk_for_batches(messages, max_records=max_records, max_bytes=max_bytes))
             answered = _in_parallel(
-                calls, self.deliverer.deliver_batch, self.concurrency, self.cancel
+                calls, self.deliverer.deliver_batch, self.concurrency, self.cancel, self.threads
             )
             results = []
             for call, call_outcomes in zip(calls, answered, strict=True):
@@ -318,19 +379,25 @@ def stream_messages(
         deliverer = paced_deliverer(
             deliverer, ceiling, quota, sink, adaptive, clock, sleep, cancel=cancel
         )
+    threads = _SendThreads(concurrency) if concurrency > 1 else None
     sender = _ChunkSender(
         deliverer,
         concurrency=concurrency,
         batch_limits=batch_limits(batch_size, rate, quota) if batch else None,
         cancel=cancel,
+        threads=threads,
     )
-    return _stream_chunks(
-        sender,
-        _chunks(messages, _chunk_sizes(max(1, chunk_size))),
-        on_outcome,
-        before_chunk,
-        cancel,
-    )
+    try:
+        return _stream_chunks(
+            sender,
+            _chunks(messages, _chunk_sizes(max(1, chunk_size))),
+            on_outcome,
+            before_chunk,
+            cancel,
+        )
+    finally:
+        if threads is not None:
+            threads.stop()
 
 
 class _ChunkInFlight:

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from engine.alerts import AlertBoard, AlertSample, Severity
 from engine.dead_letters import DeadLetter, DeadLetterJournal
@@ -72,9 +72,9 @@ class RetryPolicy:
         return rng.uniform(0, ceiling)
 
 
-@dataclass(frozen=True)
-class DeliveryOutcome:
-    """What became of one message."""
+class DeliveryOutcome(NamedTuple):
+    """What became of one message. A named tuple, not a frozen dataclass: a burst builds one
+    per record, and a tuple is built four times faster."""
 
     message: OutgoingMessage
     record_id: str | None
@@ -262,10 +262,29 @@ class Deliverer:
                 failures: list[Failure | None] = [classify(error)] * len(pending)
             else:
                 failures = self._answer_failures(results, len(pending))
-            still_pending: list[int] = []
-            settled: list[DeliveryOutcome] = []
-            backoff_needed = False
             answered_at, latency = self.clock(), time.monotonic() - started
+            if self.sink is ignore_events and failures.count(None) == len(failures):
+                # Every record acknowledged, and no one listens to events (a burst sent with
+                # --json, or off a terminal): its outcomes, without a call per record.
+                settled = [
+                    DeliveryOutcome(
+                        messages[index],
+                        str(result.record_id),
+                        attempt,
+                        None,
+                        latency,
+                        False,
+                        False,
+                        index in possible_duplicates,
+                    )
+                    for index, result in zip(pending, results, strict=True)
+                ]
+                outcomes.update(zip(pending, settled, strict=True))
+                self._settle(settled)
+                break
+            still_pending: list[int] = []
+            settled = []
+            backoff_needed = False
             for position, (index, failure) in enumerate(zip(pending, failures, strict=True)):
                 message = messages[index]
                 if failure is None:

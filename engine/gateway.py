@@ -11,7 +11,7 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pydantic import SecretStr
 
@@ -26,12 +26,12 @@ ClientHook = Callable[["BaseClient"], None]
 ClientFactory = Callable[[str, "Config"], "BaseClient"]
 
 
-@dataclass(frozen=True)
-class BatchEntryResult:
+class BatchEntryResult(NamedTuple):
     """One entry of a PutRecordBatch answer, as it came back.
 
     ``record_id`` is whatever the entry held (botocore does not check its type: a malformed
-    answer may hold ``""`` or ``0``); the deliverer counts only a non-empty string.
+    answer may hold ``""`` or ``0``); the deliverer counts only a non-empty string. A named
+    tuple, not a frozen dataclass: a burst builds one per record, four times faster.
     """
 
     record_id: str | None
@@ -97,6 +97,10 @@ class FirehoseGateway:
         config = self.config
         botocore_config = Config(
             retries={"total_max_attempts": 1, "mode": "standard"},
+            # botocore would walk every record of every batch to check its type and size; the
+            # engine builds each record itself and refuses one over Firehose's limit before
+            # it is sent (README: "Bursts: count, rate, batches and quotas").
+            parameter_validation=False,
             connect_timeout=config.connect_timeout_seconds,
             read_timeout=config.read_timeout_seconds,
             max_pool_connections=config.max_pool_connections,
@@ -109,18 +113,18 @@ class FirehoseGateway:
         return client
 
     def _aws_client(self, service: str, botocore_config: Config) -> BaseClient:
-        """A client from the settings' keys, or the standard credential chain when none."""
-        import boto3
+        """A client from the settings' keys, or the standard credential chain when none.
+        botocore's own session, as boto3's would make it: boto3 (and s3transfer with it) adds
+        a tenth of a second to every command's start and nothing to a client."""
+        import botocore.session
 
         config = self.config
-        session = boto3.session.Session(
+        client: BaseClient = botocore.session.get_session().create_client(
+            service,
+            region_name=config.region,
+            endpoint_url=config.endpoint_url or None,
             aws_access_key_id=config.access_key_id or None,
             aws_secret_access_key=config.secret_access_key.get_secret_value() or None,
-            region_name=config.region,
-        )
-        client: BaseClient = session.client(
-            service,  # type: ignore[call-overload]
-            endpoint_url=config.endpoint_url or None,
             config=botocore_config,
         )
         return client

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from json.encoder import encode_basestring as _quoted  # a JSON string, as the journals write it
 from typing import Any, Self
@@ -51,16 +52,38 @@ class JournaledMessage:
 
     @staticmethod
     def line_of(message: OutgoingMessage, connection: str, at: str) -> EncodedLine:
-        """``document_of`` as its journal line, formatted directly: the generic JSON encoder
+        """``document_of`` as its journal line (see ``lines_of``)."""
+        return JournaledMessage.lines_of([message], connection, at)[0]
+
+    @staticmethod
+    def lines_of(
+        messages: Sequence[OutgoingMessage], connection: str, at: str
+    ) -> list[EncodedLine]:
+        """The journal line of each message, formatted directly: the generic JSON encoder
         spends more on a record's base64 than on the rest together, and base64 (A-Z, a-z,
-        0-9, +, /, =) never needs escaping in JSON. The other strings are escaped as usual."""
-        follows = "null" if message.follows is None else _quoted(message.follows)
-        return EncodedLine(
-            f'{{"message_id":{_quoted(message.message_id)},"connection":{_quoted(connection)},'
-            f'"stream_name":{_quoted(message.stream_name)},"kind":{_quoted(message.kind.value)},'
-            f'"action":{_quoted(message.action.value)},"data_base64":"{message.data_base64}",'
-            f'"at":{_quoted(at)},"follows":{follows}}}'
-        )
+        0-9, +, /, =) never needs escaping in JSON. The other strings are escaped as usual,
+        those the messages share (connection, time, stream, kind, action) once for all."""
+        after_id = f',"connection":{_quoted(connection)},"stream_name":'
+        tail = f'","at":{_quoted(at)},"follows":'
+        middles: dict[tuple[str, str, str], str] = {}
+        lines = []
+        for message in messages:
+            shared = (message.stream_name, message.kind, message.action)
+            middle = middles.get(shared)
+            if middle is None:
+                middle = middles[shared] = (
+                    f'{_quoted(message.stream_name)},"kind":{_quoted(message.kind.value)},'
+                    f'"action":{_quoted(message.action.value)},"data_base64":"'
+                )
+            follows = "null" if message.follows is None else _quoted(message.follows)
+            data_base64 = binascii.b2a_base64(message.data_bytes, newline=False).decode("ascii")
+            lines.append(
+                EncodedLine(
+                    f'{{"message_id":{_quoted(message.message_id)}{after_id}{middle}'
+                    f"{data_base64}{tail}{follows}}}"
+                )
+            )
+        return lines
 
     @classmethod
     def from_message(cls, message: OutgoingMessage, connection: str, at: str) -> Self:

@@ -29,7 +29,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from engine.dead_letters import (
     DeadLetter,
@@ -58,9 +58,9 @@ class UnsettledMessage:
     sent: bool  # a call carrying it was started: it may have reached Firehose
 
 
-@dataclass(frozen=True)
-class Settlement:
-    """How a journaled message left the outbox: its RecordId, or dead-lettered (or given up)."""
+class Settlement(NamedTuple):
+    """How a journaled message left the outbox: its RecordId, or dead-lettered (or given up).
+    A named tuple: a burst settles one per record."""
 
     message_id: str
     record_id: str | None = None
@@ -155,7 +155,7 @@ class Outbox:
     def queue(self, messages: Sequence[OutgoingMessage], at: str) -> None:
         """Journal every message a send is about to make (one write, fsynced), before any is
         sent: an interrupted burst then leaves even its unsent messages on record."""
-        lines = [JournaledMessage.line_of(m, self.connection, at) for m in messages]
+        lines = JournaledMessage.lines_of(messages, self.connection, at)
         self._append(lines, sync=True, at_risk=len(lines))
         with self._lock:
             self._queued.update(m.message_id for m in messages)
@@ -167,7 +167,7 @@ class Outbox:
         with self._lock:
             fresh = [m for m in messages if m.message_id not in self._queued]
             self._queued.difference_update(m.message_id for m in messages)
-        lines = [JournaledMessage.line_of(m, self.connection, at) for m in fresh]
+        lines = JournaledMessage.lines_of(fresh, self.connection, at)
         ids = [m.message_id for m in messages]
         self._append([*lines, {"sending": ids}], sync=True, at_risk=len(messages))
         with self._lock:

@@ -51,6 +51,12 @@ if TYPE_CHECKING:
     from engine.sandbox import DeliveredRecord, EmbeddedSandbox
 
 
+# During a long send the landed journal is written when a chunk starts, at most once in this
+# many seconds (and when the send ends): it keeps only the newest 1,000 entries, so a burst's
+# writes mostly replace each other, and writing it for every chunk cost a tenth of a burst's
+# time (README: "Where records land").
+LANDED_JOURNAL_SECONDS = 5.0
+
 # A report keeps the outcomes of this many messages at most (the first ones); its counts cover
 # every message whatever the burst's size. ``send_messages(on_outcome=…)`` hears them all.
 OUTCOMES_KEPT = 1_000
@@ -506,18 +512,22 @@ class ConsoleSession:
             requested = len(messages)
 
         landed_journal = self.landed_journal()
-        # Acknowledged records not yet in the landed journal: written when the next chunk is
-        # journaled (one write per chunk) and at the end, only the newest it keeps (it would
-        # trim the older ones at once).
+        # Acknowledged records not yet in the landed journal: written when a chunk is journaled
+        # once ``LANDED_JOURNAL_SECONDS`` passed since the last write, and at the end; only the
+        # newest it keeps (it would trim the older ones at once).
         acknowledged: deque[DeliveryOutcome] = deque(maxlen=landed_journal.max_entries)
+
+        landed_written = [time.monotonic()]
 
         def journal_acknowledged() -> None:
             if acknowledged:
                 landed_journal.record(acknowledged, self.connection_name, sent_at=sent_at)
                 acknowledged.clear()
+            landed_written[0] = time.monotonic()
 
         def journal(chunk: Sequence[OutgoingMessage]) -> None:
-            journal_acknowledged()  # the outcomes handed on so far
+            if time.monotonic() - landed_written[0] >= LANDED_JOURNAL_SECONDS:
+                journal_acknowledged()  # the outcomes handed on so far
             sendable = [message for message in chunk if message.will_send]
             if len(sendable) > 1:  # all on record before the first goes out (one fsync)
                 outbox.queue(sendable, datetime.now(UTC).isoformat())

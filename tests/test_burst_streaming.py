@@ -375,9 +375,10 @@ def test_a_burst_is_journaled_chunk_by_chunk_each_before_any_of_it_is_sent(
         "p.fogg138-2",
         "p.fogg138-3",
     ]
-    # The first chunk (1,000), or two (the next, 2,000, is journaled while the first is sent):
-    # never the whole burst.
-    assert sender.journaled_at_first_call in (1_000, 3_000)
+    # The first chunk (1,000), or two (the next, 2,000, is journaled while the first is sent;
+    # the first call may read its lines while they are being appended): never the whole burst.
+    assert sender.journaled_at_first_call is not None
+    assert 1_000 <= sender.journaled_at_first_call <= 3_000
     assert len(report.outcomes) == OUTCOMES_KEPT and not report.outcomes_complete
     assert report.document()["delivered"] == 25_000
 

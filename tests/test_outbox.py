@@ -119,6 +119,10 @@ def test_a_journal_line_formatted_directly_is_the_encoders_line(
     document = JournaledMessage.document_of(message, connection, "2026-01-01T00:00:00+00:00")
     line = JournaledMessage.line_of(message, connection, "2026-01-01T00:00:00+00:00")
     assert line == engine.jsonl._ENCODER.encode(document)
+    # Formatted among others (their shared parts quoted once), it is the same line.
+    (other,) = messages(1)
+    lines = JournaledMessage.lines_of([other, message], connection, "2026-01-01T00:00:00+00:00")
+    assert lines[1] == line
     assert JournaledMessage.from_document(json.loads(line)).to_message() == message
 
 

@@ -4,6 +4,7 @@ of the builder."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 import re
@@ -18,8 +19,10 @@ from engine.records import (
     AudienceUser,
     MessageKind,
     RecordContext,
+    build_membership_message,
     build_messages,
     burst_messages,
+    configured_test_user,
     messages_for_test_user,
     new_message_id,
     preview_document,
@@ -279,3 +282,27 @@ def test_message_ids_are_32_hex_digits_unique_and_differ_in_a_forked_child() -> 
     with os.fdopen(reading) as pipe:
         in_child = pipe.read()
     assert re.fullmatch(r"[0-9a-f]{32}", in_child) and in_child != new_message_id()
+
+
+def test_a_burst_message_is_the_message_built_for_its_synthetic_user() -> None:
+    """A burst builds its messages without the dataclass's constructor and without their data
+    (decoded when read): each is still the message built the usual way for that user."""
+    settings = Settings()
+    context = RecordContext.from_settings(settings)
+    user = configured_test_user(settings)
+    burst = burst_messages(settings, Action.IDENTITY_CHANGE, 3, timestamp=7)
+    assert len(burst) == 6
+    for number, (remove, readd) in enumerate(zip(burst[::2], burst[1::2], strict=True), 1):
+        assert readd.follows == remove.message_id
+        for message, is_member in ((remove, False), (readd, True)):
+            base = configured_test_user(settings, new_identities=True) if is_member else user
+            built = build_membership_message(
+                context,
+                synthetic_user(base, number),
+                is_member=is_member,
+                timestamp=7,
+                action=Action.IDENTITY_CHANGE,
+                follows=message.follows,
+            )
+            assert message == dataclasses.replace(built, message_id=message.message_id)
+            assert json.dumps(message.data) == json.dumps(built.data)  # key order too
