@@ -198,7 +198,7 @@ def burst_memory(subject: Subject, count: int) -> tuple[float, float]:
     terminal.start()
     try:
         terminal.wait_for(subject.first_screen)
-        time.sleep(1.0)  # the sandbox boots and verification runs after the first paint
+        time.sleep(3.0)  # the sandbox boots and verification runs after the first paint
         before = resident_mb(terminal.pid())
         start_burst(terminal, count)
         peak = before
