@@ -9,11 +9,14 @@ milliseconds.
   among them) to the new tab's content on screen, p95 of ``--switches``;
 - with ``--burst N`` (default 100,000; 0 skips it): the same tab switches while the console
   sends a burst of N records (batched) to its embedded sandbox, as a p95 ratio to the quiet
-  switches, and the console's resident memory before and at the end of the burst.
+  switches, and the console's resident memory before and at the end of the burst;
+- with ``--memory N`` (0, the default, skips it): the console's peak resident memory over a
+  burst of N records and over one of 3N, each in a fresh console, and their ratio (flat in N:
+  about 1).
 
 Needs tmux. Prints the figures and the ratios with the machine's load.
 
-    python bench/console_speed.py [--launches 5] [--switches 30] [--burst 100000]
+    python bench/console_speed.py [--launches 5] [--switches 30] [--burst 100000] [--memory N]
 """
 
 from __future__ import annotations
@@ -188,6 +191,30 @@ def start_burst(terminal: Terminal, count: int) -> None:
     terminal.press("Enter")
 
 
+def burst_memory(subject: Subject, count: int) -> tuple[float, float]:
+    """A fresh console's resident memory before a burst of ``count`` and its peak until the
+    burst is reported done (sampled every 0.2 s)."""
+    terminal = Terminal(subject.command)
+    terminal.start()
+    try:
+        terminal.wait_for(subject.first_screen)
+        time.sleep(3.0)  # the sandbox boots and verification runs after the first paint
+        before = resident_mb(terminal.pid())
+        start_burst(terminal, count)
+        peak = before
+        done = f"Burst of {count:,} add: requested"
+        deadline = time.monotonic() + TIMEOUT_SECONDS
+        while done not in terminal.screen():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{done!r} not on screen:\n{terminal.screen()}")
+            peak = max(peak, resident_mb(terminal.pid()))
+            time.sleep(0.2)
+        time.sleep(1.0)  # the Delivered tab reads the bucket once the send is done
+        return before, max(peak, resident_mb(terminal.pid()))
+    finally:
+        terminal.stop()
+
+
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:,.0f} ms"
 
@@ -197,6 +224,7 @@ def main() -> int:
     parser.add_argument("--launches", type=int, default=5)
     parser.add_argument("--switches", type=int, default=30)
     parser.add_argument("--burst", type=int, default=100_000)
+    parser.add_argument("--memory", type=int, default=0, help="bursts of N and 3N: peak memory")
     options = parser.parse_args()
     if subprocess.run(["which", "tmux"], capture_output=True).returncode != 0:
         print("console_speed: tmux is not installed; nothing measured.", file=sys.stderr)
@@ -231,6 +259,11 @@ def main() -> int:
                     memory = (before, max(peak, resident_mb(terminal.pid())))
             finally:
                 terminal.stop()
+        peaks = (
+            [burst_memory(tui, count) for count in (options.memory, 3 * options.memory)]
+            if options.memory > 0
+            else []
+        )
 
     print(f"load average after: {load_average()}")
     bare_launch = statistics.median(launches[bare.name])
@@ -256,6 +289,13 @@ def main() -> int:
             f"{ms(p95(during))} vs {ms(tui_switch)} quiet: {p95(during) / tui_switch:.2f} "
             f"(goal ≤ 2); resident memory {memory[0]:,.0f} MB before, "
             f"{memory[1]:,.0f} MB at the end of the burst."
+        )
+    if peaks:
+        (before, peak), (before_3n, peak_3n) = peaks
+        print(
+            f"\nResident memory, fresh console each: burst of {options.memory:,} {before:,.0f} → "
+            f"{peak:,.0f} MB peak; burst of {3 * options.memory:,} {before_3n:,.0f} → "
+            f"{peak_3n:,.0f} MB peak: 3N/N peak {peak_3n / peak:.2f} (goal ≤ 1.3)."
         )
     return 0
 

@@ -505,6 +505,9 @@ def _two_malloc_arenas() -> None:
 
 
 def _run_console(arguments: argparse.Namespace) -> int:
+    from console.malloc_arenas import limit_malloc_arenas
+
+    limit_malloc_arenas()  # before the screen's, the sandbox's and the send's threads start
     # No garbage collection until the first screen is drawn (the app enables it again then):
     # Textual and the screen's widgets are made to last, and collections walking them while
     # they are made cost a fifth of the launch (README: "Performance").

@@ -23,6 +23,15 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from engine.landed_journal import MAX_LANDED_ENTRIES
+from engine.sandbox_retention import (
+    SANDBOX_BUCKET_BUDGET_BYTES,
+    BucketRetention,
+    in_place,
+    keep_within_budget,
+    release,
+)
+
 if TYPE_CHECKING:
     import boto3
     from botocore.client import BaseClient
@@ -76,10 +85,18 @@ class EmbeddedSandbox:
         stream_name: str,
         region: str = "us-east-1",
         bucket_name: str = "firehose-console-sandbox",
+        bucket_budget_bytes: int | None = None,
+        bucket_keep_records: int = MAX_LANDED_ENTRIES,
     ) -> None:
         self.stream_name = stream_name
         self.region = region
         self.bucket_name = bucket_name
+        # README: "The embedded sandbox": the bucket keeps its newest objects only.
+        self.bucket_budget_bytes = (
+            SANDBOX_BUCKET_BUDGET_BYTES if bucket_budget_bytes is None else bucket_budget_bytes
+        )
+        self.bucket_keep_records = bucket_keep_records
+        self.retention: BucketRetention | None = None  # once started
         self._lock = threading.RLock()
         self._server: Any = None  # moto.server.ThreadedMotoServer once started
         self._endpoint_url: str | None = None
@@ -97,6 +114,7 @@ class EmbeddedSandbox:
             if self._server is None:
                 self._start_server()
             self._ensure_bucket()
+            self._keep_bucket_within_budget()
             self.ensure_stream(self.stream_name)
             return self.endpoint_url
 
@@ -107,6 +125,9 @@ class EmbeddedSandbox:
             endpoint, self._endpoint_url = self._endpoint_url, None
         if server is not None and endpoint is not None:
             _stop_moto_server(server, endpoint, self.start_timeout_seconds)
+        if self.retention is not None:  # what is in the bucket stays: nothing trims it any more
+            release(self.retention)
+            self.retention = None
 
     def __enter__(self) -> EmbeddedSandbox:
         self.start()
@@ -214,6 +235,26 @@ class EmbeddedSandbox:
             code = error.response.get("Error", {}).get("Code")
             if code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                 raise
+
+    def _keep_bucket_within_budget(self) -> None:
+        """The bucket keeps its newest objects only (README: "The embedded sandbox"): moto
+        holds them in this process's memory, and a burst would otherwise grow it per record."""
+        from moto.s3.models import s3_backends
+
+        backend = s3_backends[self.account_id][self._partition()]
+        current = self.retention
+        if current is not None and current.backend is backend and in_place(current):
+            return
+        # else a first start, a backend reset by a mock_aws elsewhere (a new object), or
+        # another sandbox of this process that took the bucket over since: wrap it anew
+        self.retention = BucketRetention(
+            backend,
+            self.bucket_name,
+            lambda body: len(split_records(body)),
+            budget_bytes=self.bucket_budget_bytes,
+            keep_records=self.bucket_keep_records,
+        )
+        keep_within_budget(self.retention)
 
     def _partition(self) -> str:
         from moto.utilities.utils import get_partition

@@ -258,7 +258,15 @@ class ConsoleSession:
             if self._sandbox is None:
                 from engine.sandbox import EmbeddedSandbox
 
-                sandbox = EmbeddedSandbox(self.stream_name, self.connection.region)
+                delivery = self.settings.delivery
+                sandbox = EmbeddedSandbox(
+                    self.stream_name,
+                    self.connection.region,
+                    # What `landed` may ask for, and the records of the calls in flight at once
+                    # (their objects may be written out of order) (README: "The embedded sandbox").
+                    bucket_keep_records=self.landed_journal().max_entries
+                    + delivery.concurrency * delivery.batch_size,
+                )
                 sandbox.start()
                 self._sandbox = sandbox
                 self._sandbox_started_at = datetime.now(UTC)
