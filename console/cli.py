@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from console.malloc_arenas import limit_malloc_arenas
 from console.version import VersionAction
 from engine.dead_letters import ReplayInProgress, UnknownDeadLetters
 from engine.events import ignore_events
@@ -438,7 +439,7 @@ def _send(
             number: signal.signal(number, stop) for number in (signal.SIGINT, signal.SIGTERM)
         }
     writer = cli_output.JsonSendWriter(sys.stdout) if arguments.json else None
-    _two_malloc_arenas()  # before the send starts its threads
+    limit_malloc_arenas()  # before the send starts its threads
     try:
         if progress:
             progress.start(session.burst_size(action, arguments.count))
@@ -484,29 +485,7 @@ def _send(
     return EXIT_OK if report.delivered == report.requested else EXIT_FAILED
 
 
-def _two_malloc_arenas() -> None:
-    """At most two malloc arenas for this process, where the C library is glibc.
-
-    glibc gives a thread that finds its malloc arena busy another one, up to eight per CPU;
-    a burst's sending threads then spread their request and answer buffers over all of them,
-    and the peak memory grew with the burst's length: 207 MiB for a million records against
-    129 MiB for 100,000 (README: "A whole burst from the CLI — `bench/burst.py`"). With two
-    arenas a million peaks at 125 MiB, as ``MALLOC_ARENA_MAX=2`` would do. It must run before
-    any thread but the main one has allocated; elsewhere (no ``mallopt``) nothing changes.
-    """
-    import ctypes
-
-    try:
-        mallopt = ctypes.CDLL(None).mallopt  # this process's own C library
-    except (OSError, AttributeError):
-        return
-    m_arena_max = -8  # M_ARENA_MAX, from glibc's malloc.h
-    mallopt(m_arena_max, 2)
-
-
 def _run_console(arguments: argparse.Namespace) -> int:
-    from console.malloc_arenas import limit_malloc_arenas
-
     limit_malloc_arenas()  # before the screen's, the sandbox's and the send's threads start
     # No garbage collection until the first screen is drawn (the app enables it again then):
     # Textual and the screen's widgets are made to last, and collections walking them while
