@@ -35,7 +35,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# Each script prints its figures and ratios; together they take about three minutes.
+# Each script prints its figures and ratios with the load; together they take several minutes.
 bench: bytecode
 	$(BIN)/python bench/burst.py
 	$(BIN)/python bench/burst_engine.py
