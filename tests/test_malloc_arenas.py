@@ -9,7 +9,6 @@ import platform
 import pytest
 
 import console.cli
-import console.malloc_arenas
 from console.malloc_arenas import limit_malloc_arenas
 
 
@@ -19,9 +18,7 @@ def test_glibc_agrees_to_two_arenas_and_other_c_libraries_are_left_alone() -> No
 
 def test_the_console_limits_the_arenas_before_it_opens(monkeypatch: pytest.MonkeyPatch) -> None:
     order: list[str] = []
-    monkeypatch.setattr(
-        console.malloc_arenas, "limit_malloc_arenas", lambda arenas=2: order.append("arenas")
-    )
+    monkeypatch.setattr(console.cli, "limit_malloc_arenas", lambda arenas=2: order.append("arenas"))
 
     def opened(*args: object, **kwargs: object) -> int:
         order.append("console")
