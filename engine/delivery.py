@@ -263,27 +263,8 @@ class Deliverer:
             else:
                 failures = self._answer_failures(results, len(pending))
             answered_at, latency = self.clock(), time.monotonic() - started
-            if self.sink is ignore_events and failures.count(None) == len(failures):
-                # Every record acknowledged, and no one listens to events (a burst sent with
-                # --json, or off a terminal): its outcomes, without a call per record.
-                settled = [
-                    DeliveryOutcome(
-                        messages[index],
-                        str(result.record_id),
-                        attempt,
-                        None,
-                        latency,
-                        False,
-                        False,
-                        index in possible_duplicates,
-                    )
-                    for index, result in zip(pending, results, strict=True)
-                ]
-                outcomes.update(zip(pending, settled, strict=True))
-                self._settle(settled)
-                break
             still_pending: list[int] = []
-            settled = []
+            settled: list[DeliveryOutcome] = []
             backoff_needed = False
             for position, (index, failure) in enumerate(zip(pending, failures, strict=True)):
                 message = messages[index]
