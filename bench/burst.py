@@ -3,10 +3,11 @@
     (w) ``firehose-console send add --count N --batch --json`` — the whole command: start-up,
         settings, building, journaling, sending, events and the JSON document
     (r) a raw boto3 ``put_record_batch`` loop of 500 records per call, in its own process
+    (q) the same loop keeping the stream's quota (5 MiB/s in us-east-1), as the CLI does
 
 against the same sandbox (an EmbeddedSandbox in a child process, reached by the CLI through a
-settings file's ``endpoint_url``, as a real stream would be), with records of the same size.
-Prints records/s of each (wall time of the whole process) and w/r (goal ≥ 1.0), the peak
+settings file's ``endpoint_url``, as a real stream would be), with the same records, byte for
+byte. Prints records/s of each (wall time of the whole process), w/r (goal ≥ 1.0) and w/q, the peak
 resident memory (``ru_maxrss``) of the CLI at N and 10·N and their ratio (goal ≤ 1.3), and,
 with ``--million``, a run of 1,000,000 records. Prints the CPU each process and the sandbox
 spent per record (what bounds each on a machine of two cores, and less sensitive to other
@@ -39,13 +40,18 @@ from _sandbox_host import SETTINGS, BenchSandbox, load_average, machine  # noqa:
 STREAM = "bench-cli"
 REGION = "us-east-1"
 
-# The raw loop, as a user would write it: its records are the engine's first one, numbered like
-# the engine numbers its synthetic users (same size give or take a digit).
+# The raw loop, as a user would write it: its records are the CLI's own, byte for byte (the
+# engine's synthetic user n, every identity numbered n: ``template % n`` per record, checked
+# against the engine's records before the runs). With a quota (bytes per second) it also keeps
+# to it as a polite client would: before each call it sleeps until the bytes sent so far are
+# within what the quota allows since the start, plus a tenth of a second's worth (the CLI's
+# token buckets let no more through at once).
 RAW_LOOP = """
-import sys, boto3
+import sys, time, boto3
 from botocore.config import Config
 
-endpoint, count, sample = sys.argv[1], int(sys.argv[2]), sys.argv[3].encode()
+endpoint, count, template = sys.argv[1], int(sys.argv[2]), sys.argv[3].encode()
+quota = float(sys.argv[4])  # bytes per second; 0: none
 client = boto3.session.Session(
     aws_access_key_id="AKIAIOSFODNN7EXAMPLE",
     aws_secret_access_key="bench-secret-not-a-real-key",
@@ -55,16 +61,37 @@ client = boto3.session.Session(
     endpoint_url=endpoint,
     config=Config(retries={"total_max_attempts": 1, "mode": "standard"}, max_pool_connections=10),
 )
-accepted = 0
+accepted = sent_bytes = 0
+started = time.monotonic()
 for start in range(1, count + 1, 500):
-    records = [
-        {"Data": sample.replace(b"p.fogg138-1", b"p.fogg138-%d" % n)}
-        for n in range(start, min(start + 500, count + 1))
-    ]
+    records = [{"Data": template % ((n,) * 7)} for n in range(start, min(start + 500, count + 1))]
+    if quota:
+        size = sum(len(record["Data"]) for record in records)
+        wait = (sent_bytes + size - quota / 10) / quota - (time.monotonic() - started)
+        if wait > 0:
+            time.sleep(wait)
+        sent_bytes += size
     response = client.put_record_batch(DeliveryStreamName="STREAM_NAME", Records=records)
     accepted += len(records) - response["FailedPutCount"]
 print(accepted)
 """
+
+
+def record_template(records: dict[int, str]) -> str:
+    """The engine's synthetic users' record as a ``%``-template of their number ``n``, checked
+    to give exactly the engine's records (``records``: user number → its record, user 1 among
+    them)."""
+    template = (
+        records[1]
+        .replace("%", "%%")
+        .replace('-1"', '-%d"')
+        .replace("+1@", "+%d@")
+        .replace('"86753091"', '"8675309%d"')
+    )
+    for number, expected in records.items():
+        if template % ((number,) * 7) != expected:
+            raise SystemExit(f"the raw loop's record {number} differs from the CLI's: {expected}")
+    return template
 
 
 # CPU seconds (user + system) of the last child run_child waited for.
@@ -119,9 +146,9 @@ def document_summary(out: Path) -> dict:
     return json.loads(done.stdout)
 
 
-def raw_run(endpoint: str, count: int, sample: str) -> tuple[float, int]:
+def raw_run(endpoint: str, count: int, template: str, quota: float = 0) -> tuple[float, int]:
     script = RAW_LOOP.replace("STREAM_NAME", STREAM)
-    argv = [sys.executable, "-c", script, endpoint, str(count), sample]
+    argv = [sys.executable, "-c", script, endpoint, str(count), template, str(quota)]
     with tempfile.TemporaryFile() as stdout:
         elapsed, _, peak = run_child(argv, stdout)
         stdout.seek(0)
@@ -153,31 +180,36 @@ def main() -> None:
             )
         )
         settings_model = load_settings(settings).settings
-        first = next(iter_burst_messages(settings_model, Action.ADD, 2, timestamp=1))
-        sample = first.data_bytes.decode()
+        sizes: list[int] = []
+        checked: dict[int, str] = {}  # the records the raw loop's template is checked against
+        burst = iter_burst_messages(settings_model, Action.ADD, count, timestamp=1)
+        for number, message in enumerate(burst, start=1):
+            sizes.append(message.size_bytes)
+            if number in (1, 2, 10, 999, 1_000, count):
+                checked[number] = message.data_bytes.decode()
+        template = record_template(checked)
         out = Path(state) / "send.json"
         print(f"machine: {machine()}")
         print(f"sandbox: one EmbeddedSandbox in a child process at {sandbox.endpoint_url}")
-        print(f"records: {first.size_bytes} bytes or so; N = {count:,}")
-        # The CLI keeps to the stream's quota (5 MiB/s in us-east-1), the raw loop does not:
-        # whatever the CPU, the CLI's send cannot beat this many records/s.
-        quota = direct_put_quota(REGION)
-        sizes = [
-            m.size_bytes
-            for m in iter_burst_messages(settings_model, Action.ADD, count, timestamp=1)
-        ]
         mean_size = sum(sizes) / len(sizes)
+        print(
+            f"records: the CLI's, {min(sizes)}–{max(sizes)} bytes, {mean_size:.0f} on average "
+            f"(every identity numbered); the raw loops send the same records; N = {count:,}"
+        )
+        # The CLI keeps to the stream's quota (5 MiB/s in us-east-1), the raw loop (r) does not:
+        # whatever the CPU, the CLI's send cannot beat this many records/s. The loop (q) keeps it too.
+        quota = direct_put_quota(REGION)
         cap = quota.bytes_per_second / mean_size
         print(
-            f"quota: {quota.bytes_per_second / 2**20:g} MiB/s; the CLI's records average "
-            f"{mean_size:.0f} bytes (every identity numbered), the raw loop's {len(sample)}–"
-            f"{len(sample) + len(str(count)) - 1}: the CLI's send is capped at {cap:,.0f} records/s"
+            f"quota: {quota.bytes_per_second / 2**20:g} MiB/s: the CLI's send, and the loop (q), "
+            f"are capped at {cap:,.0f} of these records/s"
         )
         print(f"load average before: {load_average()}")
         cli_run(settings, 1_000, out)  # warm-up: the sandbox's code paths, the disk cache
-        raw_run(sandbox.endpoint_url, 1_000, sample)
+        raw_run(sandbox.endpoint_url, 1_000, template)
         cli_rates: list[float] = []
         raw_rates: list[float] = []
+        quota_rates: list[float] = []
         sends: list[float] = []
         peaks: list[int] = []
         # CPU µs per record: the CLI's process, the raw loop's, the sandbox's for each
@@ -195,23 +227,31 @@ def main() -> None:
             sends.append(document["elapsed_seconds"])
             peaks.append(peak)
             before = server_cpu()
-            elapsed, _ = raw_run(sandbox.endpoint_url, count, sample)
+            elapsed, _ = raw_run(sandbox.endpoint_url, count, template)
             cpu["raw server"].append(1e6 * (server_cpu() - before) / count)
             cpu["raw"].append(1e6 * LAST_CPU[0] / count)
             raw_rates.append(count / elapsed)
+            elapsed, _ = raw_run(sandbox.endpoint_url, count, template, quota.bytes_per_second)
+            quota_rates.append(count / elapsed)
         cli, raw = statistics.median(cli_rates), statistics.median(raw_rates)
+        polite = statistics.median(quota_rates)
         send_phase = count / statistics.median(sends)
         print(f"\nrecords/s, whole process, median of {arguments.reps} (min–max)")
         print(
-            f"  (w) CLI send --batch --json   {cli:>9,.0f}  "
+            f"  (w) CLI send --batch --json     {cli:>9,.0f}  "
             f"({min(cli_rates):,.0f}–{max(cli_rates):,.0f}); "
             f"its send phase alone {send_phase:,.0f}"
         )
         print(
-            f"  (r) raw put_record_batch loop {raw:>9,.0f}  "
+            f"  (r) raw put_record_batch loop   {raw:>9,.0f}  "
             f"({min(raw_rates):,.0f}–{max(raw_rates):,.0f})"
         )
+        print(
+            f"  (q) that loop keeping the quota {polite:>9,.0f}  "
+            f"({min(quota_rates):,.0f}–{max(quota_rates):,.0f})"
+        )
         print(f"  w/r = {cli / raw:.2f}   (goal ≥ 1.0: {'met' if cli >= raw else 'MISSED'})")
+        print(f"  w/q = {cli / polite:.2f}   (both held to the quota)")
         median = {what: statistics.median(values) for what, values in cpu.items()}
         print("CPU µs per record (start-up included), median: what bounds each on two cores")
         print(
