@@ -197,7 +197,7 @@ def main() -> None:
             f"(every identity numbered); the raw loops send the same records; N = {count:,}"
         )
         # The CLI keeps to the stream's quota (5 MiB/s in us-east-1), the raw loop (r) does not:
-        # whatever the CPU, the CLI's send cannot beat this many records/s. The loop (q) keeps it too.
+        # whatever the CPU, the CLI's send cannot beat this many records/s. The loop (q) keeps it.
         quota = direct_put_quota(REGION)
         cap = quota.bytes_per_second / mean_size
         print(
