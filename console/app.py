@@ -163,7 +163,7 @@ class FirehoseConsoleApp(SessionApp):
         self._show_status()
         self.preview_pane.show(self.form.last_valid)
         self.send_pane.show_unsaved(False)
-        self.call_after_refresh(self._focus_last_field, "settings")  # the stream, not the tabs
+        self._focus_last_field("settings")  # the stream, not the tabs
 
     def on_ready(self) -> None:
         """The first frame is on the terminal: what it left out comes now."""
