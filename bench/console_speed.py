@@ -24,6 +24,7 @@ Needs tmux. Prints the figures and the ratios with the machine's load.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import subprocess
@@ -135,10 +136,8 @@ def process_tree(pid: int) -> list[int]:
     pids = [pid]
     for each in pids:
         children = Path(f"/proc/{each}/task/{each}/children")
-        try:
+        with contextlib.suppress(OSError):  # gone meanwhile
             pids += [int(child) for child in children.read_text().split()]
-        except OSError:  # gone meanwhile
-            pass
     return pids
 
 
