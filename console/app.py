@@ -563,7 +563,7 @@ class FirehoseConsoleApp(SessionApp):
     def _focus_last_field(self, tab: str) -> None:
         """Focus where the user left ``tab`` (on a first visit, its first field), not the tab
         bar: the field being worked on stays one key away."""
-        if self._tabs is None or self._tabs.active != tab or isinstance(self.screen, ModalScreen):
+        if self._tabs is None or self._shown_tab() != tab or isinstance(self.screen, ModalScreen):
             return
         last = self._last_focused.get(tab)
         if last is not None and last.is_attached and last.focusable:
