@@ -43,7 +43,7 @@ class EnvironmentTableError(ValueError):
 def settings_with_environment(values: dict[str, Any]) -> Settings:
     """``Settings`` from a settings document's values, the environment's winning over them.
 
-    pydantic-settings reads the environment, and importing it costs a tenth of the console's
+    pydantic-settings reads the environment, and importing it costs some 40 ms of the console's
     launch (README: "Performance"), so it is imported only when a variable of ours is set.
     Without one the values are validated as it would validate them: top-level keys matched to
     the fields whatever their case. Raises pydantic's ValidationError, or EnvironmentTableError.
@@ -67,7 +67,7 @@ def _by_field_name(values: dict[str, Any]) -> dict[str, Any]:
     matched: dict[str, Any] = {}
     others = dict(values)
     for name in Settings.model_fields:
-        keys = [key for key in values if key.lower() == name]
+        keys = [key for key in values if isinstance(key, str) and key.lower() == name]
         if keys:
             matched[name] = values[keys[0]]
             for key in keys:
