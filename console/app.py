@@ -163,8 +163,11 @@ class FirehoseConsoleApp(SessionApp):
         self._show_status()
         self.preview_pane.show(self.form.last_valid)
         self.send_pane.show_unsaved(False)
+        self._focus_last_field("settings")  # the stream, not the tabs
+
+    def on_ready(self) -> None:
+        """The first frame is on the terminal: what it left out comes now."""
         self._start_background_work_when_painted(first_screen=True)
-        self.call_after_refresh(self._focus_last_field, "settings")  # the stream, not the tabs
 
     def _after_first_screen(self) -> None:
         """What the first screen leaves out so that it shows sooner (README: "Performance"):
@@ -560,7 +563,7 @@ class FirehoseConsoleApp(SessionApp):
     def _focus_last_field(self, tab: str) -> None:
         """Focus where the user left ``tab`` (on a first visit, its first field), not the tab
         bar: the field being worked on stays one key away."""
-        if self._tabs is None or self._tabs.active != tab or isinstance(self.screen, ModalScreen):
+        if self._tabs is None or self._shown_tab() != tab or isinstance(self.screen, ModalScreen):
             return
         last = self._last_focused.get(tab)
         if last is not None and last.is_attached and last.focusable:
@@ -587,9 +590,16 @@ class FirehoseConsoleApp(SessionApp):
         tab = ACTION_TABS[action]
         if tab is None:
             return True
-        if self._tabs is None or isinstance(self.screen, ModalScreen):
+        if isinstance(self.screen, ModalScreen):
             return False
-        return self._tabs.active == tab
+        return self._shown_tab() == tab
+
+    def _shown_tab(self) -> str:
+        """The tab on show. Until the tab strip reports its first one, that is the first tab:
+        the footer's first keys are then Settings' own, in the first frame, not a frame later."""
+        if self._tabs is None or not self._tabs.active:
+            return TABS[0][0]
+        return self._tabs.active
 
     async def perform(self, console_action: ConsoleAction) -> None:
         """Run an action from the command palette, going to its tab first."""

@@ -21,7 +21,6 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import PydanticCustomError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from engine.identities import MPID_KEY, find_identity
 from engine.regions import firehose_regions, is_firehose_region
@@ -380,15 +379,18 @@ class SandboxSettings(_Section):
         return values
 
 
-class Settings(BaseSettings):
-    """The whole settings file. Environment variables override it (``FIREHOSE_CONSOLE_…``)."""
+class Settings(BaseModel):
+    """The whole settings file. Environment variables override it (``FIREHOSE_CONSOLE_…``):
+    ``engine.settings_environment.settings_with_environment`` builds it with them."""
 
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX,
-        env_nested_delimiter=ENV_NESTED_DELIMITER,
+    # As pydantic-settings configures its models (defaults validated too), so that a Settings
+    # validates alike with the environment's variables or without them.
+    model_config = ConfigDict(
         extra="forbid",
         validate_assignment=True,
         hide_input_in_errors=True,
+        validate_default=True,
+        arbitrary_types_allowed=True,
     )
 
     active_connection: str = Field(
@@ -417,18 +419,6 @@ class Settings(BaseSettings):
     test_user: TestUserSettings = Field(default_factory=TestUserSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The file's content arrives as init kwargs; the environment wins over it.
-        return (env_settings, init_settings)
 
     @field_validator("connections")
     @classmethod

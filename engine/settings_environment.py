@@ -7,13 +7,17 @@ table (JSON). Variable names are case-insensitive, as pydantic-settings reads th
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.secrets import SECRET_KEY_PATH
-from engine.settings import ENV_NESTED_DELIMITER, ENV_PREFIX
+from engine.settings import ENV_NESTED_DELIMITER, ENV_PREFIX, Settings
+
+if TYPE_CHECKING:
+    from pydantic_settings import PydanticBaseSettingsSource
 
 KeyPath = tuple[str, ...]
 
@@ -29,6 +33,75 @@ def environment_keys() -> dict[KeyPath, str]:
         for name in os.environ
         if _is_ours(name)
     }
+
+
+class EnvironmentTableError(ValueError):
+    """A variable holding a whole table (``FIREHOSE_CONSOLE_<SECTION>``) is not valid JSON; the
+    message is pydantic-settings', which names the field."""
+
+
+def settings_with_environment(values: dict[str, Any]) -> Settings:
+    """``Settings`` from a settings document's values, the environment's winning over them.
+
+    pydantic-settings reads the environment, and importing it costs some 40 ms of the console's
+    launch (README: "Performance"), so it is imported only when a variable of ours is set.
+    Without one the values are validated as it would validate them: top-level keys matched to
+    the fields whatever their case. Raises pydantic's ValidationError, or EnvironmentTableError.
+    """
+    if not environment_keys():
+        return Settings(**_by_field_name(values))
+    from pydantic_settings import SettingsError
+
+    try:
+        read = _environment_settings()(**values)
+    except SettingsError as error:
+        raise EnvironmentTableError(str(error)) from error
+    # A plain Settings, as without the environment (pydantic compares models by class too).
+    return Settings.model_construct(_fields_set=read.model_fields_set, **dict(read))
+
+
+def _by_field_name(values: dict[str, Any]) -> dict[str, Any]:
+    """As pydantic-settings passes a model's keyword arguments on: a key naming a field in
+    another case names it (the first such key wins, the others are dropped); other keys are
+    kept, to be refused as unknown."""
+    matched: dict[str, Any] = {}
+    others = dict(values)
+    for name in Settings.model_fields:
+        keys = [key for key in values if isinstance(key, str) and key.lower() == name]
+        if keys:
+            matched[name] = values[keys[0]]
+            for key in keys:
+                del others[key]
+    return {**matched, **others}
+
+
+@functools.cache
+def _environment_settings() -> type[Settings]:
+    """``Settings`` as a pydantic-settings model reading ``FIREHOSE_CONSOLE_…`` variables."""
+    from pydantic_settings import BaseSettings, SettingsConfigDict
+
+    class EnvironmentSettings(Settings, BaseSettings):  # type: ignore[misc]
+        model_config = SettingsConfigDict(
+            env_prefix=ENV_PREFIX,
+            env_nested_delimiter=ENV_NESTED_DELIMITER,
+            extra="forbid",
+            validate_assignment=True,
+            hide_input_in_errors=True,
+        )
+
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            # The file's content arrives as init kwargs; the environment wins over it.
+            return (env_settings, init_settings)
+
+    return EnvironmentSettings
 
 
 def printable_name(name: str) -> str:

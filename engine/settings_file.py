@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, SecretStr, ValidationError
-from pydantic_settings import SettingsError as SourceError
 
 from engine.atomic_files import (
     STALE_TEMPORARY_SECONDS,
@@ -39,9 +38,11 @@ from engine.secrets import (
 )
 from engine.settings import ENV_NESTED_DELIMITER, ENV_PREFIX, ConnectionSettings, Settings
 from engine.settings_environment import (
+    EnvironmentTableError,
     KeyPath,
     environment_values,
     keep_file_values,
+    settings_with_environment,
     too_deep_variables,
     undecodable_variables,
     variable_setting,
@@ -224,7 +225,7 @@ def _redacted(problem: SettingsProblem, secrets: list[str]) -> SettingsProblem:
     )
 
 
-def _source_problem(error: SourceError) -> SettingsProblem:
+def _source_problem(error: EnvironmentTableError) -> SettingsProblem:
     """pydantic-settings could not parse an environment variable holding a whole table."""
     found = re.search(r'field "([^"]+)"', str(error))
     field = found.group(1) if found else ""
@@ -277,10 +278,12 @@ def settings_from_document(document: dict[str, Any], source: str) -> Settings:
         for key in reserved
     ]
     try:
-        settings = Settings(**{k: v for k, v in document.items() if k not in reserved})
+        settings = settings_with_environment(
+            {k: v for k, v in document.items() if k not in reserved}
+        )
     except ValidationError as error:
         problems += [_problem_from_error(e, source) for e in error.errors()]
-    except SourceError as error:
+    except EnvironmentTableError as error:
         problems.append(_source_problem(error))
     except RecursionError:  # a value nested deeper than the validators can walk
         variables = too_deep_variables()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -306,3 +308,42 @@ def test_a_documented_save_keeps_every_value_it_cannot_comment() -> None:
         "test_user": {"identities": {"Other 2": "x"}},
     }
     assert tomllib.loads(render_settings_document(awkward)) == awkward
+
+
+def test_a_top_level_key_in_another_case_names_its_section_with_or_without_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without a FIREHOSE_CONSOLE_ variable, pydantic-settings is not used at all; the keys are
+    # still matched to the sections as it matches them.
+    path = tmp_path / "settings.toml"
+    path.write_text(GOOD + "\n[Delivery]\nmax_attempts = 7\n\n[DELIVERY]\nmax_attempts = 1\n")
+    without = load_settings(path).settings
+    assert without.delivery.max_attempts == 7  # the first of the two tables counts
+    monkeypatch.setenv("FIREHOSE_CONSOLE_SANDBOX__FAILURE_RATE", "0.5")
+    with_environment = load_settings(path).settings
+    assert without.delivery == with_environment.delivery
+    assert with_environment.sandbox.failure_rate == 0.5
+    # The same class either way: settings compare equal by their values.
+    assert type(with_environment) is Settings
+    monkeypatch.delenv("FIREHOSE_CONSOLE_SANDBOX__FAILURE_RATE")
+    assert load_settings(path).settings == without
+
+
+def test_settings_load_without_pydantic_settings_when_no_variable_is_set(tmp_path: Path) -> None:
+    # It costs a tenth of the console's launch (README: "Performance").
+    path = write(tmp_path, GOOD)
+    probe = (
+        "import sys\nfrom engine.settings_file import load_settings\n"
+        f"load_settings({str(path)!r})\n"
+        "print('pydantic_settings' in sys.modules)"
+    )
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("FIREHOSE_CONSOLE_")}
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.split() == ["False"]

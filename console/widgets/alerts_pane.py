@@ -9,15 +9,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
-from textual import events, on
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
-from textual.highlight import highlight
-from textual.widgets import Button, DataTable, Label, RichLog, Static
+from textual.widgets import Button, DataTable, Label, Static
 
 from console.widgets.themed import themed
 from engine.alerts import Alert, Severity
@@ -32,6 +31,9 @@ from engine.events import (
     RateAdjusted,
     RecordDelivered,
 )
+
+if TYPE_CHECKING:
+    from console.widgets.attempt_log import AttemptLog
 
 ATTEMPT_LOG_LINES = 500
 CONSOLE_FAILURE_SEVERITY = "error"
@@ -135,36 +137,6 @@ def attempt_text(event: DeliveryEvent) -> tuple[str, str]:
     return type(event).__name__, ""
 
 
-class AttemptLog(RichLog):
-    """The attempt log: lines written while it is hidden (another tab shown, its width 0)
-    wait, and are wrapped at the log's own width once it is shown again — never at the
-    narrow minimum a hidden log would use."""
-
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id, max_lines=ATTEMPT_LOG_LINES, wrap=True, min_width=20)
-        self._waiting: deque[Text] = deque(maxlen=ATTEMPT_LOG_LINES)
-
-    def write_wrapped(self, text: Text) -> None:
-        """Write ``text`` wrapped at the log's width (the app console's width can differ,
-        e.g. headless), or keep it until the log has a width."""
-        width = self.scrollable_content_region.width
-        if width and not self._waiting:
-            self.write(text, width=width)
-        else:
-            self._waiting.append(text)
-
-    def on_resize(self, event: events.Resize) -> None:
-        super().on_resize(event)
-        width = self.scrollable_content_region.width
-        if width and self._waiting:
-            waiting, self._waiting = list(self._waiting), deque(maxlen=ATTEMPT_LOG_LINES)
-            self.write(Text("\n").join(waiting), width=width)
-
-    def clear(self) -> Self:
-        self._waiting.clear()
-        return super().clear()
-
-
 class AlertsPane(Vertical):
     """Alerts table, selected sample, attempt log and dead letters.
 
@@ -180,13 +152,15 @@ class AlertsPane(Vertical):
         self._letters: Sequence[DeadLetter] | None = None
 
     def compose(self) -> ComposeResult:
+        from console.widgets.attempt_log import AttemptLog  # imported when the tab is built
+
         yield DataTable(id="alerts-table", cursor_type="row")
         with VerticalScroll(id="alert-sample-box"):
             yield Static(
                 "No alerts. Select one to see what was sent and what came back.", id="alert-sample"
             )
         yield Label("Attempt log (newest last)", classes="pane-label")
-        yield AttemptLog(id="attempt-log")
+        yield AttemptLog(max_lines=ATTEMPT_LOG_LINES, id="attempt-log")
         with Horizontal(id="dead-letters-bar"):
             yield Label("Dead letters: none", id="dead-letters-title")
             yield Button("Browse", compact=True, id="browse-dead-letters", tooltip="l")
@@ -216,7 +190,7 @@ class AlertsPane(Vertical):
         for row in self._rows.values():
             self._render_row(row)
         if self._unwritten:  # the log wraps them at its own width once it has one
-            self.query_one(AttemptLog).write_wrapped(Text("\n").join(self._unwritten))
+            self._attempt_log().write_wrapped(Text("\n").join(self._unwritten))
             self._unwritten.clear()
         if self._letters is not None and self._journal is not None:
             self._render_dead_letters(self._letters, self._journal)
@@ -280,6 +254,8 @@ class AlertsPane(Vertical):
             sample.update("No alerts. Select one to see what was sent and what came back.")
             return
 
+        from textual.highlight import highlight  # pygments: loaded when first needed
+
         def compact(document: object) -> Content:
             return highlight(json.dumps(document, ensure_ascii=False), language="json")
 
@@ -306,8 +282,13 @@ class AlertsPane(Vertical):
         if not self.is_mounted:
             return
         self.query_one("#alerts-table", DataTable).clear()
-        self.query_one(AttemptLog).clear()
+        self._attempt_log().clear()
         self._show_sample(None)
+
+    def _attempt_log(self) -> AttemptLog:
+        from console.widgets.attempt_log import AttemptLog
+
+        return self.query_one("#attempt-log", AttemptLog)
 
     # -- attempts ------------------------------------------------------------------------
 
@@ -324,9 +305,8 @@ class AlertsPane(Vertical):
         if not lines:
             return
         # One write per digest. No log: not built yet, or (the console closing) taken down.
-        attempt_log = next(iter(self.query(AttemptLog)), None) if self.is_mounted else None
-        if attempt_log is not None:
-            attempt_log.write_wrapped(Text("\n").join(lines))
+        if self.is_mounted and self.query("#attempt-log"):
+            self._attempt_log().write_wrapped(Text("\n").join(lines))
         else:  # kept until the tab is first built
             self._unwritten.extend(lines)
 

@@ -19,7 +19,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
-from textual.highlight import highlight
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label, Static
@@ -86,6 +85,8 @@ def decoded_record(letter: DeadLetter) -> Content:
         document = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError):
         return Content(data.decode("utf-8", errors="replace"))
+    from textual.highlight import highlight  # pygments: loaded when first needed
+
     return highlight(json.dumps(document, indent=2, ensure_ascii=False), language="json")
 
 

@@ -13,7 +13,6 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
-from textual.highlight import highlight
 from textual.widgets import DataTable, Static
 
 from console.widgets.themed import themed
@@ -179,6 +178,8 @@ class DeliveredPane(Vertical):
         if record is None:
             detail.update("")
             return
+        from textual.highlight import highlight  # pygments: loaded when first needed
+
         body = (
             highlight(json.dumps(record.decoded, indent=2, ensure_ascii=False), language="json")
             if record.decoded is not None

@@ -10,7 +10,6 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
-from textual.highlight import highlight
 from textual.reactive import reactive
 from textual.widgets import Label, Select, Static
 
@@ -43,6 +42,8 @@ def action_select(value: Action, *, id: str) -> Select[Action]:
 
 
 def _json(document: object) -> Content:
+    from textual.highlight import highlight  # pygments: loaded when first needed
+
     return highlight(json.dumps(document, indent=2, ensure_ascii=False), language="json")
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
-from textual.widgets import Label, Static, TextArea
+from textual.widgets import Label, Static
 
 from engine.verification import Check, CheckStatus, VerificationReport, policy_text
 
@@ -47,6 +47,8 @@ class VerifyPane(VerticalScroll):
         yield Label(
             "IAM policy for the IAM user (c copies it, w writes it to a file)", classes="pane-label"
         )
+        from textual.widgets import TextArea  # imported when the tab is built
+
         # No soft wrap: a wrapped ARN breaks a mouse copy; long lines scroll sideways instead.
         yield TextArea(
             "",
@@ -91,6 +93,8 @@ class VerifyPane(VerticalScroll):
             )
             for check in report.checks
         )
+        from textual.widgets import TextArea
+
         self.query_one("#policy", TextArea).load_text(self.policy_text())
         self.query_one("#verify-notes", Static).update(
             Content("\n").join(

@@ -9,9 +9,12 @@ import gc
 from pathlib import Path
 
 from driving import make_app, run_scenario, sandbox_settings
+from textual import events
 from textual.app import App, ComposeResult
+from textual.message import Message
 from textual.pilot import Pilot
 from textual.widgets import Input
+from textual.widgets._footer import FooterKey
 
 from console.app import FirehoseConsoleApp
 from console.widgets.settings_fields import FieldRow
@@ -83,6 +86,33 @@ def test_the_console_builds_every_section_once_its_first_screen_is_drawn(
         assert app.form.toggle_secret() is True  # the account's secret is on the form now
 
     run_scenario(app, scenario)
+
+
+def test_the_first_frame_holds_the_first_section_the_focused_stream_and_the_settings_keys(
+    tmp_path: Path,
+) -> None:
+    # Textual's Ready follows the first frame on the terminal: what the app holds when it
+    # handles Ready is what that frame showed.
+    app = make_app(sandbox_settings(tmp_path), auto_verify=False)
+    first_frame: dict[str, list[str] | str | None] = {}
+
+    def at_ready(message: Message) -> None:
+        if isinstance(message, events.Ready) and not first_frame:
+            first_frame["sections"] = _mounted_keys(app.form)
+            first_frame["keys"] = [key.key for key in app.query(FooterKey)]
+            ancestors = app.focused.ancestors if app.focused is not None else []
+            row = next((node for node in ancestors if isinstance(node, FieldRow)), None)
+            first_frame["focus"] = row.key if row is not None else None
+
+    async def main() -> None:
+        async with app.run_test(size=(80, 24), message_hook=at_ready) as pilot:
+            await pilot.pause()
+            assert len(_mounted_keys(app.form)) == 6  # the others follow at once
+
+    asyncio.run(main())
+    assert first_frame["sections"] == ["connections.travel"]
+    assert {"ctrl+s", "ctrl+q", "ctrl+p"} <= set(first_frame["keys"] or [])
+    assert first_frame["focus"] == "connections.travel.delivery_stream_name"
 
 
 def test_the_collector_turned_off_for_the_launch_is_on_after_the_first_screen(
