@@ -302,3 +302,40 @@ def test_the_delivered_tab_opened_during_a_send_refreshes_when_it_ends(
         assert reads == ["read", "read"]  # and once the burst has ended
 
     run_scenario(app, scenario)
+
+
+def test_a_key_during_a_send_holds_its_gate_until_the_screen_has_answered_it(
+    tmp_path: Path,
+) -> None:
+    """README: "Bursts: count, rate, batches and quotas" (a send that steps aside for a key)."""
+    app = make_app(sandbox_settings(tmp_path), use_sandbox=True, auto_verify=False)
+
+    async def scenario(app: FirehoseConsoleApp, pilot: Pilot[int]) -> None:
+        await start_slow_burst(app, pilot, 400)
+        running = app.running_send
+        assert running is not None
+        seen: list[str] = []
+        hold, release = running.gate.hold, running.gate.release
+
+        def held() -> None:
+            seen.append("hold")
+            hold()
+
+        def released() -> None:
+            # The key's tab is on screen by the time the send may go on.
+            seen.append("release: Attempt log" if "Attempt log" in screen_text(app) else "early")
+            release()
+
+        running.gate.hold, running.gate.release = held, released  # type: ignore[method-assign]
+        await pilot.press("f4")
+        await pilot.pause()
+        assert seen == ["hold", "release: Attempt log"]
+        assert not running.gate.held
+        await pilot.press("escape")
+        await settle(pilot)
+        seen.clear()
+        await pilot.press("f3")  # no send runs: nothing to hold
+        await pilot.pause()
+        assert seen == []
+
+    run_scenario(app, scenario)
