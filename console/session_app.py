@@ -27,7 +27,7 @@ from console.messages import (
     VerificationFinished,
 )
 from console.send_progress import RunningSend
-from console.widgets.delivered_pane import MAX_LANDING_ROWS
+from console.widgets.delivered_pane import MAX_DELIVERED_ROWS, MAX_LANDING_ROWS
 from engine.event_digest import LOGGED_EVENTS, DigestPump, DigestSink, EventDigest
 from engine.events import InterruptedRunRecovered
 from engine.records import Action
@@ -281,10 +281,15 @@ class SessionApp(App[int]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="delivered")
     def read_delivered(self, session: ConsoleSession) -> None:
         started = self._started(session)
-        # The sandbox's bucket is read whole; every stream's landing through the same reader.
-        records = started.delivered_records() if started.uses_sandbox else []
+        # The sandbox's newest records, the rest only counted; every stream's landing through
+        # the same reader.
+        records, total = (
+            started.newest_delivered_records(MAX_DELIVERED_ROWS)
+            if started.uses_sandbox
+            else ([], 0)
+        )
         landing = started.landed(last=MAX_LANDING_ROWS)
-        self.post_message(DeliveredRecordsLoaded(records, landing))
+        self.post_message(DeliveredRecordsLoaded(records, landing, total=total))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="policy")
     def run_write_policy(self, policy: dict[str, Any], path: Path) -> None:

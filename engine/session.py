@@ -637,6 +637,10 @@ class ConsoleSession:
         """What reached the sandbox's S3 destination for this stream, newest first."""
         return self.sandbox().delivered_records(self.stream_name)
 
+    def newest_delivered_records(self, newest: int) -> tuple[list[DeliveredRecord], int]:
+        """The newest ``newest`` records of ``delivered_records`` and how many there are."""
+        return self.sandbox().newest_delivered_records(self.stream_name, newest)
+
     # -- where records land (README "Where records land") ---------------------------------
 
     def landed_journal(self) -> LandedJournal:
