@@ -15,7 +15,6 @@ from collections.abc import Callable
 
 from engine.delivery import DeliveryOutcome
 from engine.event_digest import DeliveryTally
-from engine.send_gate import SendGate
 
 
 def _count(number: int) -> str:
@@ -34,9 +33,7 @@ def _duration(seconds: float) -> str:
 
 
 class RunningSend:
-    """A send in progress: its counts (from the send's outcomes), its cancel flag, its pace,
-    and its gate (held while the screen answers a key, so the key need not wait its turn
-    behind the send's calls).
+    """A send in progress: its counts (from the send's outcomes), its cancel flag, its pace.
 
     ``settled`` is called from the send's worker thread; each count is a single integer
     update, and the screen only reads them, so no lock is needed.
@@ -53,7 +50,6 @@ class RunningSend:
         self.what = what
         self.total = total
         self.cancel = threading.Event()
-        self.gate = SendGate()
         self._clock = clock
         self.started = clock()
         # From the send's outcomes (a chunk at a time):

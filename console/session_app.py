@@ -11,9 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from textual import events, on, work
+from textual import on, work
 from textual.app import App
-from textual.message import Message
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from console.messages import (
@@ -49,9 +48,6 @@ DIGEST_INTERVAL_SECONDS = 0.1  # how often the screen hears of engine events
 # thread that answers the keys and under the interpreter lock the send needs too; a burst's
 # results and log lines scroll by faster than anyone reads them anyway.
 SEND_DIGEST_INTERVAL_SECONDS = 0.5
-# After a key is answered, how many times the screen's widgets handle what it caused (a tab's
-# pane shown, then its field focused) before the send may go on.
-ANSWER_ROUNDS = 2
 RECENT_EVENTS = 30  # attempt log lines kept per digest; the rest are counted, not listed
 PUMP_RESTARTS = 3  # a pump that keeps dying is left stopped, and the screen says so
 
@@ -99,8 +95,6 @@ class SessionApp(App[int]):
         self._sandbox_forced = use_sandbox  # --sandbox: this run stays on the sandbox
         # The send in progress, if any: one at a time (README: "The console (TUI): a short tour").
         self.running_send: RunningSend | None = None
-        self._gated_key: events.Key | None = None  # the last key that held a send's gate
-        self._gated_key_returned = False  # it came back up to the app
         # The session owns the connection in use and the sandbox rule (see renew_session).
         self.session = ConsoleSession(
             loaded,
@@ -121,56 +115,6 @@ class SessionApp(App[int]):
             self._pump_restarts += 1
             self.event_pump.start()
         self.post_message(EventPumpFailed(error, restarted=restart))
-
-    def post_message(self, message: Message) -> bool:
-        """A key pressed while a send runs holds the send's gate until the screen has
-        answered it (README: "Bursts: count, rate, batches and quotas"): the send starts no
-        new call meanwhile, so the key does not wait its turn behind them."""
-        running = getattr(self, "running_send", None)  # Textual may post before __init__ ends
-        if running is None or not isinstance(message, events.Key):
-            return super().post_message(message)
-        posted = super().post_message(message)
-        if message is not self._gated_key:  # from the terminal, on its way to the focus
-            self._gated_key = message
-            self._gated_key_returned = False
-            running.gate.hold()
-            self.call_after_refresh(self._release_once_answered, message, running)
-        else:  # the same key bubbling back up: the app's bindings answer it
-            self._gated_key_returned = True
-        return posted
-
-    def _release_once_answered(
-        self, key: events.Key, running: RunningSend, rounds: int = ANSWER_ROUNDS
-    ) -> None:
-        """Called after each refresh while ``key`` is on its way. Once a widget stopped it or
-        it came back up to the app (whose binding acted on it), the gate opens when the
-        screen's widgets have handled what it caused, ``rounds`` times over (a tab shown,
-        then its field focused: each posts further messages), and the screen is refreshed."""
-        if key is not self._gated_key:
-            return  # a newer key holds the gate now
-        if not (key._stop_propagation or self._gated_key_returned):  # Textual's own flag
-            self.call_after_refresh(self._release_once_answered, key, running, rounds)
-        elif rounds > 0:
-            self._after_pending_messages(self._release_once_answered, key, running, rounds - 1)
-        else:
-            running.gate.release()
-
-    def _after_pending_messages(self, callback: Callable[..., None], *arguments: Any) -> None:
-        """``callback(*arguments)`` after the refresh that follows the messages pending now
-        for the app and every widget of its screen."""
-        pumps = [self, *self.screen.walk_children(with_self=True)]
-        pending = [0]
-
-        def handled() -> None:
-            pending[0] -= 1
-            if pending[0] == 0:
-                self.call_after_refresh(callback, *arguments)
-
-        for pump in pumps:
-            if pump.call_later(handled):
-                pending[0] += 1
-        if pending[0] == 0:
-            self.call_after_refresh(callback, *arguments)
 
     def start_event_pump(self) -> None:
         self.event_pump.start()
@@ -247,8 +191,8 @@ class SessionApp(App[int]):
         draft: Settings | None = None,
         running: RunningSend | None = None,
     ) -> None:
-        """Send in a thread; ``running`` counts its outcomes and holds its cancel flag and
-        its gate. The screen hears of the engine's events less often meanwhile."""
+        """Send in a thread; ``running`` counts its outcomes and holds its cancel flag. The
+        screen hears of the engine's events less often meanwhile."""
         started = self._started(session)
         self.event_pump.interval_seconds = SEND_DIGEST_INTERVAL_SECONDS
         try:
@@ -260,7 +204,6 @@ class SessionApp(App[int]):
                 draft=draft,
                 cancel=running.cancel if running else None,
                 on_outcome=running.settled if running else None,
-                gate=running.gate if running else None,
             )
         finally:
             self.event_pump.interval_seconds = DIGEST_INTERVAL_SECONDS
