@@ -229,9 +229,9 @@ def start_burst(terminal: Terminal, count: int) -> None:
     terminal.press("Enter")
 
 
-def burst_memory(subject: Subject, count: int) -> tuple[float, float]:
+def burst_memory(subject: Subject, count: int) -> tuple[float, float, float | None]:
     """A fresh console's resident memory before a burst of ``count`` and its peak until the
-    burst is reported done (sampled every 0.2 s)."""
+    burst is reported done (sampled every 0.2 s), and the burst's seconds (no key pressed)."""
     terminal = Terminal(subject.command)
     terminal.start()
     try:
@@ -247,8 +247,9 @@ def burst_memory(subject: Subject, count: int) -> tuple[float, float]:
                 raise TimeoutError(f"{done!r} not on screen:\n{terminal.screen()}")
             peak = max(peak, resident_mb(terminal.pid()))
             time.sleep(0.2)
+        took = burst_seconds(terminal, done)
         time.sleep(1.0)  # the Delivered tab reads the bucket once the send is done
-        return before, max(peak, resident_mb(terminal.pid()))
+        return before, max(peak, resident_mb(terminal.pid())), took
     finally:
         terminal.stop()
 
@@ -340,11 +341,16 @@ def main() -> int:
     elif memory:
         print("No tab switch fell within the burst: make it longer (--burst).")
     if peaks:
-        (before, peak), (before_3n, peak_3n) = peaks
+        (before, peak, took), (before_3n, peak_3n, took_3n) = peaks
+        paces = ", ".join(
+            f"{count / seconds:,.0f}" if seconds else "not read"
+            for count, seconds in ((options.memory, took), (3 * options.memory, took_3n))
+        )
         print(
             f"\nResident memory, fresh console each: burst of {options.memory:,} {before:,.0f} → "
             f"{peak:,.0f} MB peak; burst of {3 * options.memory:,} {before_3n:,.0f} → "
-            f"{peak_3n:,.0f} MB peak: 3N/N peak {peak_3n / peak:.2f} (goal ≤ 1.3)."
+            f"{peak_3n:,.0f} MB peak: 3N/N peak {peak_3n / peak:.2f} (goal ≤ 1.3). "
+            f"The bursts' pace, no key pressed: {paces} records/s."
         )
     return 0
 
