@@ -254,6 +254,13 @@ def burst_memory(subject: Subject, count: int) -> tuple[float, float, float | No
         terminal.stop()
 
 
+def fresh_state(folder: Path, name: str) -> Path:
+    """A state directory of its own for one console."""
+    state = folder / name
+    state.mkdir()
+    return state
+
+
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:,.0f} ms"
 
@@ -301,11 +308,13 @@ def main() -> int:
                     burst_took = burst_seconds(terminal, done)
             finally:
                 terminal.stop()
-        peaks = (
-            [burst_memory(tui, count) for count in (options.memory, 3 * options.memory)]
-            if options.memory > 0
-            else []
-        )
+        # Each in a state directory of its own: a console started where the one before was
+        # stopped by killing its terminal first recovers that one's outbox (a whole burst's
+        # journal), and its memory would measure that, not the burst.
+        peaks = [
+            burst_memory(console(fresh_state(Path(folder), f"memory-{count}")), count)
+            for count in ((options.memory, 3 * options.memory) if options.memory > 0 else ())
+        ]
 
     print(f"load average after: {load_average()}")
     bare_launch = statistics.median(launches[bare.name])
