@@ -161,13 +161,18 @@ def switch_seconds_during_burst(
     counted: list[float] = []
     pending: list[float] = []
     send_tab = KEYS.index("F3")
+    # During a send the Delivered tab's notice names the burst ("… when Burst of N add ends")
+    # for a few seconds on every tab: the Send tab is told by its rate field instead.
+    markers = [*subject.tab_markers]
+    if subject.tab_markers[send_tab] == "Burst of":
+        markers[send_tab] = "rate/s"
     number = 0
     while len(counted) < count:
         number += 1
         tab = number % len(KEYS)
         started = time.monotonic()
         terminal.press(KEYS[tab])
-        pending.append(terminal.wait_for([subject.tab_markers[tab]]) - started)
+        pending.append(terminal.wait_for([markers[tab]]) - started)
         time.sleep(0.15)
         if tab == send_tab:
             if done in terminal.screen():

@@ -52,7 +52,7 @@ FIRST_CHUNK_MESSAGES = 1_000
 BATCH_SECONDS_AT_RATE = 0.2
 
 # While a front holds the send's gate, the chunk builder stops after at most this many more
-# messages (building one costs about as much as a screen's small update).
+# messages (a few milliseconds of work; looking at the gate for each would cost more).
 GATED_BUILD_MESSAGES = 100
 
 _Task = TypeVar("_Task")
