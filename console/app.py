@@ -368,7 +368,7 @@ class FirehoseConsoleApp(SessionApp):
 
     def on_delivered_records_loaded(self, message: DeliveredRecordsLoaded) -> None:
         if self.delivered_pane.is_mounted:  # else read when its tab is first shown
-            self.delivered_pane.show_records(message.records, message.landing)
+            self.delivered_pane.show_records(message.records, message.landing, total=message.total)
 
     def on_settings_edited(self, message: SettingsEdited) -> None:
         self.preview_pane.show(message.settings)

@@ -67,11 +67,17 @@ class DeadLettersLoaded(Message):
 
 class DeliveredRecordsLoaded(Message):
     def __init__(
-        self, records: Sequence[DeliveredRecord], landing: LandedReport | None = None
+        self,
+        records: Sequence[DeliveredRecord],
+        landing: LandedReport | None = None,
+        *,
+        total: int | None = None,
     ) -> None:
         super().__init__()
         self.records = tuple(records)
         self.landing = landing  # where each acknowledged record landed
+        # How many records the bucket holds, when ``records`` holds only the newest of them.
+        self.total = len(self.records) if total is None else total
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from console.messages import (
     VerificationFinished,
 )
 from console.send_progress import RunningSend
-from console.widgets.delivered_pane import MAX_LANDING_ROWS
+from console.widgets.delivered_pane import MAX_DELIVERED_ROWS, MAX_LANDING_ROWS
 from engine.event_digest import LOGGED_EVENTS, DigestPump, DigestSink, EventDigest
 from engine.events import InterruptedRunRecovered
 from engine.records import Action
@@ -44,6 +44,10 @@ from engine.verification import write_policy_file
 Clock = Callable[[], float]
 
 DIGEST_INTERVAL_SECONDS = 0.1  # how often the screen hears of engine events
+# While a send runs: each digest lays the screen out and draws rows and log lines, on the
+# thread that answers the keys and under the interpreter lock the send needs too; a burst's
+# results and log lines scroll by faster than anyone reads them anyway.
+SEND_DIGEST_INTERVAL_SECONDS = 0.5
 RECENT_EVENTS = 30  # attempt log lines kept per digest; the rest are counted, not listed
 PUMP_RESTARTS = 3  # a pump that keeps dying is left stopped, and the screen says so
 
@@ -187,16 +191,22 @@ class SessionApp(App[int]):
         draft: Settings | None = None,
         running: RunningSend | None = None,
     ) -> None:
-        """Send in a thread; ``running`` counts its outcomes and holds its cancel flag."""
-        report = self._started(session).send(
-            action,
-            count=count,
-            rate=rate,
-            batch=batch,
-            draft=draft,
-            cancel=running.cancel if running else None,
-            on_outcome=running.settled if running else None,
-        )
+        """Send in a thread; ``running`` counts its outcomes and holds its cancel flag. The
+        screen hears of the engine's events less often meanwhile."""
+        started = self._started(session)
+        self.event_pump.interval_seconds = SEND_DIGEST_INTERVAL_SECONDS
+        try:
+            report = started.send(
+                action,
+                count=count,
+                rate=rate,
+                batch=batch,
+                draft=draft,
+                cancel=running.cancel if running else None,
+                on_outcome=running.settled if running else None,
+            )
+        finally:
+            self.event_pump.interval_seconds = DIGEST_INTERVAL_SECONDS
         self.flush_events()  # the send's own results reach the screen before its summary
         self.post_message(SendFinished(report, what=what))
 
@@ -214,10 +224,15 @@ class SessionApp(App[int]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="delivered")
     def read_delivered(self, session: ConsoleSession) -> None:
         started = self._started(session)
-        # The sandbox's bucket is read whole; every stream's landing through the same reader.
-        records = started.delivered_records() if started.uses_sandbox else []
+        # The sandbox's newest records, the rest only counted; every stream's landing through
+        # the same reader.
+        records, total = (
+            started.newest_delivered_records(MAX_DELIVERED_ROWS)
+            if started.uses_sandbox
+            else ([], 0)
+        )
         landing = started.landed(last=MAX_LANDING_ROWS)
-        self.post_message(DeliveredRecordsLoaded(records, landing))
+        self.post_message(DeliveredRecordsLoaded(records, landing, total=total))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="policy")
     def run_write_policy(self, policy: dict[str, Any], path: Path) -> None:

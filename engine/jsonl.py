@@ -198,9 +198,14 @@ def append_json_lines(
 def read_lines(path: Path) -> list[JournalLine]:
     """Every non-blank line of the file with its document (None when it is not a JSON
     object: torn, zeroed, not JSON). Nothing is skipped: the caller decides what is damaged."""
+    return list(iter_lines(path))
+
+
+def iter_lines(path: Path) -> Iterator[JournalLine]:
+    """``read_lines`` one line at a time, for a journal that may hold a whole burst: only
+    what the caller keeps stays in memory."""
     if not path.exists():
-        return []
-    lines = []
+        return
     with path.open("rb") as handle:
         for raw in handle:
             raw = raw.rstrip(b"\n")
@@ -210,8 +215,7 @@ def read_lines(path: Path) -> list[JournalLine]:
                 document = json.loads(raw)
             except (UnicodeDecodeError, json.JSONDecodeError):
                 document = None
-            lines.append(JournalLine(raw, document if isinstance(document, dict) else None))
-    return lines
+            yield JournalLine(raw, document if isinstance(document, dict) else None)
 
 
 def read_json_lines(path: Path) -> list[dict[str, Any]]:

@@ -42,8 +42,8 @@ from engine.jsonl import (
     EncodedLine,
     JournalWriteFailed,
     append_json_lines,
+    iter_lines,
     quarantine_lines,
-    read_lines,
     replace_json_lines,
     rewrite_json_lines,
 )
@@ -209,7 +209,7 @@ class Outbox:
         entries: dict[str, JournaledMessage] = {}
         sent: set[str] = set()
         damaged: list[bytes] = []
-        for line in read_lines(self.path):
+        for line in iter_lines(self.path):  # a whole burst's journal is never held at once
             document = line.document
             if document is None:
                 damaged.append(line.raw)

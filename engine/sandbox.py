@@ -270,6 +270,16 @@ class EmbeddedSandbox:
         Reads moto's in-process store rather than the S3 API: S3 reports LastModified to the
         second only, too coarse to order a burst, and one GetObject per object is slow.
         """
+        records, _ = self.newest_delivered_records(stream_name)
+        return records
+
+    def newest_delivered_records(
+        self, stream_name: str | None = None, newest: int | None = None
+    ) -> tuple[list[DeliveredRecord], int]:
+        """(the ``newest`` records of ``delivered_records``, all of them when None; how many
+        records the bucket holds). Only the newest are kept decoded: the others are split one
+        object at a time and counted, so a full bucket (some 20,000 records) never sits in
+        memory decoded at once (README: "The embedded sandbox")."""
         objects = [
             stored
             for stored in _stored_objects(self.account_id, self._partition(), self.bucket_name)
@@ -277,11 +287,17 @@ class EmbeddedSandbox:
         ]
         # Store order breaks ties between objects written in the same microsecond.
         ordered = sorted(enumerate(objects), key=lambda item: (item[1][1], item[0]), reverse=True)
-        return [
-            DeliveredRecord(object_key=key, last_modified=modified, data=data, decoded=decoded)
-            for _, (key, modified, body) in ordered
-            for data, decoded in split_records(body)
-        ]
+        kept: list[DeliveredRecord] = []
+        total = 0
+        for _, (key, modified, body) in ordered:
+            split = split_records(body)
+            total += len(split)
+            room = len(split) if newest is None else max(0, newest - len(kept))
+            kept.extend(
+                DeliveredRecord(object_key=key, last_modified=modified, data=data, decoded=decoded)
+                for data, decoded in split[:room]
+            )
+        return kept, total
 
 
 def split_records(blob: bytes) -> list[tuple[bytes, dict[str, Any] | None]]:

@@ -10,6 +10,7 @@ import errno
 import json
 import os
 import subprocess
+import tracemalloc
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -363,7 +364,8 @@ def test_closing_the_outbox_after_a_burst_does_not_read_the_journal_back(
             reads.append(path)
             return []
 
-        monkeypatch.setattr(engine.outbox, "read_lines", spy)
+        monkeypatch.setattr(engine.outbox, "iter_lines", spy)
+        monkeypatch.setattr(engine.jsonl, "iter_lines", spy)
         monkeypatch.setattr(engine.jsonl, "read_lines", spy)
     finally:
         session.close()
@@ -380,8 +382,12 @@ def test_closing_keeps_what_is_unsettled_without_reading_back(
     outbox.queue(sent, "t")
     outbox.sending(sent[:2], "t")
     outbox.settle([Settlement(sent[0].message_id, "rid")])
-    for module in (engine.outbox, engine.jsonl):
-        monkeypatch.setattr(module, "read_lines", lambda path: pytest.fail("read back"))
+    for module, reader in (
+        (engine.outbox, "iter_lines"),
+        (engine.jsonl, "iter_lines"),
+        (engine.jsonl, "read_lines"),
+    ):
+        monkeypatch.setattr(module, reader, lambda path: pytest.fail("read back"))
     outbox.close()
     monkeypatch.undo()
     left = Outbox(path, "travel").unsettled()
@@ -462,3 +468,31 @@ def test_replaying_chosen_letters_sends_only_them_and_keeps_the_rest(tmp_path: P
         session.close()
     assert (report.requested, report.delivered) == (1, 1)
     assert sorted(left) == sorted([sent[0].message_id, sent[2].message_id])
+
+
+def test_reading_an_outbox_back_holds_its_unsettled_entries_not_the_whole_journal(
+    tmp_path: Path,
+) -> None:
+    """A console started after one was killed at the end of a burst reads that burst's whole
+    journal back (README: "Reliability"): its memory follows what is still unsettled, chunk
+    after chunk, not the journal's length."""
+
+    def peak_reading_back(chunks: int) -> int:
+        path = tmp_path / f"outbox-{chunks}.jsonl"
+        outbox = Outbox(path, "travel")
+        for _ in range(chunks):  # as a burst journals and settles them, chunk by chunk
+            chunk = messages(500)
+            outbox.queue(chunk, "t")
+            outbox.settle([Settlement(m.message_id, "rid") for m in chunk])
+        left = messages(3)
+        outbox.queue(left, "t")
+        tracemalloc.start()
+        try:
+            unsettled = Outbox(path, "travel").unsettled()
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert [u.entry.message_id for u in unsettled] == [m.message_id for m in left]
+        return peak
+
+    assert peak_reading_back(40) < 2 * peak_reading_back(4)  # ten times the journal

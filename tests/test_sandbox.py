@@ -225,6 +225,20 @@ def test_newest_object_first_records_of_one_object_in_written_order(
     assert times == sorted(times, reverse=True)
 
 
+def test_the_newest_records_are_read_and_all_of_them_counted(
+    sandbox: EmbeddedSandbox, stream: str
+) -> None:
+    """What the console's Delivered tab reads (README: "The embedded sandbox")."""
+    put(sandbox, stream, {"n": "first"})
+    put(sandbox, stream, {"n": "second-a"}, {"n": "second-b"})
+    put(sandbox, stream, {"n": "third"})
+    every = sandbox.delivered_records(stream)
+    for newest in (0, 1, 2, 3, 4, 10):
+        records, total = sandbox.newest_delivered_records(stream, newest)
+        assert records == every[:newest] and total == 4
+    assert sandbox.newest_delivered_records(stream) == (every, 4)
+
+
 def test_records_are_filtered_by_their_stream(sandbox: EmbeddedSandbox, stream: str) -> None:
     longer = f"{stream}-eu"  # its objects' names start with the other stream's name
     sandbox.ensure_stream(longer)

@@ -150,8 +150,13 @@ class DeliveredPane(Vertical):
             self.query_one("#landing-summary", Static).update(summary)
 
     def show_records(
-        self, records: Sequence[DeliveredRecord], landing: LandedReport | None = None
+        self,
+        records: Sequence[DeliveredRecord],
+        landing: LandedReport | None = None,
+        *,
+        total: int | None = None,
     ) -> None:
+        """The newest records (``total``: how many the bucket holds, if more than given)."""
         if landing is not None:
             self.show_landing(landing)
         if not self.sandbox:  # a real stream's records are not read whole: the landing says it
@@ -166,7 +171,8 @@ class DeliveredPane(Vertical):
             table.add_row(themed(self, arrived), themed(self, _record_text(record)), key=key)
         self.query_one("#delivered-note", Static).update(
             Content.styled(
-                f"{len(records)} record(s) in the sandbox's S3 bucket, newest first.",
+                f"{len(records) if total is None else total} record(s) in the sandbox's S3 "
+                "bucket, newest first.",
                 "$text-muted",
             )
         )

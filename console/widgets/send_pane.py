@@ -65,6 +65,7 @@ class SendPane(Vertical):
         self._progress: str | None = None
         self._rows_not_drawn = 0  # results kept while the tab was hidden, not in the table yet
         self._redraw_on_show = False  # tally or progress changed while the tab was hidden
+        self._progress_drawn: int | None = 0  # its height as last drawn (None: it wrapped)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="send-toolbar"):
@@ -281,8 +282,23 @@ class SendPane(Vertical):
 
     def _show_progress(self) -> None:
         progress = self.query_one("#send-progress", Static)
+        # A progress line as tall as the one shown, neither wrapping, only repaints: laying
+        # the whole screen out four times a second takes the screen's thread's time, which
+        # the keys and the send both wait for.
+        height = self._progress_height(progress.content_size.width)
+        same_size = progress.display and height is not None and height == self._progress_drawn
         progress.display = self._progress is not None
         # The last send's summary is not this one's: hidden until this one ends.
         self.query_one("#send-summary", Static).display = self._progress is None
         if self._progress is not None:
-            progress.update(Content.styled(self._progress, "$text-accent bold"))
+            progress.update(
+                Content.styled(self._progress, "$text-accent bold"), layout=not same_size
+            )
+        self._progress_drawn = height
+
+    def _progress_height(self, width: int) -> int | None:
+        """The progress line's height in rows when none of its lines wraps at ``width``."""
+        if self._progress is None:
+            return 0
+        lines = self._progress.split("\n")
+        return len(lines) if all(len(line) <= width for line in lines) else None
