@@ -27,7 +27,6 @@ from engine.events import EventSink, ignore_events
 from engine.pacing import paced_deliverer
 from engine.quotas import BATCH_MAX_BYTES, BATCH_MAX_RECORDS, DirectPutQuota
 from engine.records import OutgoingMessage
-from engine.send_gate import SendGate
 
 __all__ = [
     "BATCH_MAX_BYTES",
@@ -50,10 +49,6 @@ FIRST_CHUNK_MESSAGES = 1_000
 # With a rate limit, one PutRecordBatch carries at most this many seconds' worth of records, so
 # the records flow evenly (and the rate reacts) instead of arriving in a few big lumps.
 BATCH_SECONDS_AT_RATE = 0.2
-
-# While a front holds the send's gate, the chunk builder stops after at most this many more
-# messages (a few milliseconds of work; looking at the gate for each would cost more).
-GATED_BUILD_MESSAGES = 100
 
 _Task = TypeVar("_Task")
 _Result = TypeVar("_Result")
@@ -153,20 +148,17 @@ def _in_parallel(
     concurrency: int,
     cancel: threading.Event | None = None,
     threads: _SendThreads | None = None,
-    gate: SendGate | None = None,
 ) -> list[_Result | None]:
     """``work`` on every task by ``concurrency`` threads (those of ``threads`` when given);
     results in task order.
 
     Workers pull the next task as they free up, so memory stays one result per task (a
     thread pool's map would also hold a future per task). Once ``cancel`` is set no task
-    starts: the tasks never started have None. Each task waits at ``gate`` before it starts.
+    starts: the tasks never started have None.
     """
     results: list[_Result | None] = [None] * len(tasks)
     if concurrency <= 1 or len(tasks) <= 1:
         for index, task in enumerate(tasks):
-            if gate is not None:
-                gate.wait()
             if cancel is not None and cancel.is_set():
                 break
             results[index] = work(task)
@@ -177,10 +169,6 @@ def _in_parallel(
 
     def worker() -> None:
         while not errors and not (cancel is not None and cancel.is_set()):
-            if gate is not None:
-                gate.wait()
-                if cancel is not None and cancel.is_set():
-                    return
             with lock:
                 index = next(position, None)
             if index is None:
@@ -246,14 +234,12 @@ class _ChunkSender:
         batch_limits: tuple[int, int] | None,
         cancel: threading.Event | None,
         threads: _SendThreads | None = None,
-        gate: SendGate | None = None,
     ) -> None:
         self.deliverer = deliverer
         self.concurrency = concurrency
         self.batch_limits = batch_limits
         self.cancel = cancel
         self.threads = threads
-        self.gate = gate
         # What became of the previous chunk's messages, for a follower whose predecessor was
         # cut off into it (never happens for a burst: its pairs are adjacent). Only those not
         # delivered are kept (few, so memory stays small): the others need no waiting for.
@@ -311,23 +297,13 @@ class _ChunkSender:
         results: list[DeliveryOutcome | None]
         if self.batch_limits is None:
             results = _in_parallel(
-                messages,
-                self.deliverer.deliver,
-                self.concurrency,
-                self.cancel,
-                self.threads,
-                self.gate,
+                messages, self.deliverer.deliver, self.concurrency, self.cancel, self.threads
             )
         else:
             max_records, max_bytes = self.batch_limits
             calls = list(chunk_for_batches(messages, max_records=max_records, max_bytes=max_bytes))
             answered = _in_parallel(
-                calls,
-                self.deliverer.deliver_batch,
-                self.concurrency,
-                self.cancel,
-                self.threads,
-                self.gate,
+                calls, self.deliverer.deliver_batch, self.concurrency, self.cancel, self.threads
             )
             results = []
             for call, call_outcomes in zip(calls, answered, strict=True):
@@ -349,16 +325,6 @@ class _ChunkSender:
         set_aside = self.deliverer.set_aside_unsent([messages[n] for n in unsent])
         for n, outcome in zip(unsent, set_aside, strict=True):
             results[n] = outcome
-
-
-def _built_through(
-    messages: Iterable[OutgoingMessage], gate: SendGate
-) -> Iterator[OutgoingMessage]:
-    """``messages`` as they are built, waiting at ``gate`` every ``GATED_BUILD_MESSAGES``."""
-    for built, message in enumerate(messages):
-        if built % GATED_BUILD_MESSAGES == 0:
-            gate.wait()
-        yield message
 
 
 def _cancellable_sleep(cancel: threading.Event) -> Callable[[float], None]:
@@ -387,7 +353,6 @@ def stream_messages(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     cancel: threading.Event | None = None,
-    gate: SendGate | None = None,
 ) -> int:
     """Send ``messages`` chunk by chunk (consumed lazily); ``on_outcome`` hears every
     message's outcome, in the messages' order, once its chunk is settled. Returns how many
@@ -401,8 +366,6 @@ def stream_messages(
     PutRecordBatch; only the records that fail inside a batch are sent again (see
     ``Deliverer.deliver_batch``). A message that ``follows`` another is sent only once that one
     was delivered; if it was not, it is dead-lettered unsent (``Deliverer.hold_back``).
-    While ``gate`` is held (a front answering a person), no call starts and no message is
-    built; calls in flight finish (``SendGate``).
     """
     if cancel is None:
         cancel = deliverer.cancel
@@ -423,10 +386,7 @@ def stream_messages(
         batch_limits=batch_limits(batch_size, rate, quota) if batch else None,
         cancel=cancel,
         threads=threads,
-        gate=gate,
     )
-    if gate is not None:
-        messages = _built_through(messages, gate)
     try:
         return _stream_chunks(
             sender,
@@ -434,7 +394,6 @@ def stream_messages(
             on_outcome,
             before_chunk,
             cancel,
-            gate,
         )
     finally:
         if threads is not None:
@@ -476,7 +435,6 @@ def _stream_chunks(
     on_outcome: Callable[[DeliveryOutcome], None],
     before_chunk: Callable[[Sequence[OutgoingMessage]], None] | None,
     cancel: threading.Event | None,
-    gate: SendGate | None = None,
 ) -> int:
     """Send the chunks one after the other; while one is in flight, the previous one's
     outcomes are handed on and the next one is built and journaled (``before_chunk``), so
@@ -488,8 +446,6 @@ def _stream_chunks(
     def prepared() -> tuple[list[OutgoingMessage], int] | None:
         planned = next(chunks, None)
         if planned is not None and before_chunk is not None:
-            if gate is not None:
-                gate.wait()  # journaling a chunk encodes every message of it
             before_chunk(planned[0])
         return planned
 

@@ -41,7 +41,6 @@ from engine.records import (
 )
 from engine.records import burst_messages as build_burst_messages
 from engine.regions import partition_of
-from engine.send_gate import SendGate
 from engine.settings import ALL_AUDIENCES, ConnectionSettings, Settings
 from engine.settings_file import LoadedSettings
 from engine.verification import VerificationReport, verify_connection
@@ -466,7 +465,6 @@ class ConsoleSession:
         cancel: threading.Event | None = None,
         on_outcome: Callable[[DeliveryOutcome], None] | None = None,
         draft: Settings | None = None,
-        gate: SendGate | None = None,
     ) -> SendReport:
         """Send ``count`` repetitions of ``action`` and report what really arrived. The burst
         is built as it is sent, chunk by chunk (see ``send_messages``).
@@ -489,7 +487,6 @@ class ConsoleSession:
             cancel=cancel,
             on_outcome=on_outcome,
             requested=self.burst_size(action, count, draft=draft),
-            gate=gate,
         )
 
     def send_messages(
@@ -501,7 +498,6 @@ class ConsoleSession:
         cancel: threading.Event | None = None,
         on_outcome: Callable[[DeliveryOutcome], None] | None = None,
         requested: int | None = None,
-        gate: SendGate | None = None,
     ) -> SendReport:
         """Send ``messages`` (consumed lazily, a chunk at a time) and report what arrived.
 
@@ -510,8 +506,7 @@ class ConsoleSession:
         report keeps ``OUTCOMES_KEPT`` of them). Once ``cancel`` is set no new call starts;
         calls in flight finish; the rest is never sent (``SendReport.not_sent``; those built
         are dead-lettered as INTERRUPTED_UNSENT, so a replay sends them). ``requested`` is the
-        number of messages planned, when ``messages`` has no length. While ``gate`` is held
-        (the console answering a key), no call starts and no message is built (``SendGate``).
+        number of messages planned, when ``messages`` has no length.
         """
         deliverer = self.deliverer()  # may start the sandbox: not part of the send's time
         deliverer.cancel = cancel
@@ -567,7 +562,6 @@ class ConsoleSession:
             sink=self.sink,
             sleep=self._sleep,
             cancel=cancel,
-            gate=gate,
         )
         journal_acknowledged()
         planned = max(requested or 0, consumed)
