@@ -265,12 +265,19 @@ class ConsoleSession:
                     # What `landed` may ask for, and the records of the calls in flight at once
                     # (their objects may be written out of order) (README: "The embedded sandbox").
                     bucket_keep_records=self.landed_journal().max_entries
-                    + delivery.concurrency * delivery.batch_size,
+                    + self.send_concurrency() * delivery.batch_size,
                 )
                 sandbox.start()
                 self._sandbox = sandbox
                 self._sandbox_started_at = datetime.now(UTC)
             return self._sandbox
+
+    def send_concurrency(self) -> int:
+        """Calls in flight at once during a send: ``delivery.concurrency``, but one against the
+        embedded sandbox. Its server runs in this process, so concurrent calls only take turns
+        on the interpreter lock: no faster, and a front's screen waits behind every call in
+        flight (README: "The embedded sandbox")."""
+        return 1 if self.uses_sandbox else self.settings.delivery.concurrency
 
     def gateway(self) -> FirehoseGateway:
         with self._start_lock:
@@ -553,7 +560,7 @@ class ConsoleSession:
             messages,
             settled,
             before_chunk=journal,
-            concurrency=delivery.concurrency,
+            concurrency=self.send_concurrency(),
             batch=batch,
             batch_size=delivery.batch_size,
             rate=rate,
