@@ -562,15 +562,32 @@ class FirehoseConsoleApp(SessionApp):
         bar: the field being worked on stays one key away."""
         if self._tabs is None or self._tabs.active != tab or isinstance(self.screen, ModalScreen):
             return
+        field = self._field_to_focus(tab)
+        if field is not None:
+            field.focus(scroll_visible=True)
+
+    def _field_to_focus(self, tab: str) -> Widget | None:
+        """Where the user left ``tab``, else its first field, else its first focusable widget,
+        else the tab strip; None if the tab's pane is not built yet."""
+        if self._tabs is None or tab in self._unbuilt_panes:
+            return None
         last = self._last_focused.get(tab)
         if last is not None and last.is_attached and last.focusable:
-            last.focus(scroll_visible=True)
-            return
+            return last
         focusable = [widget for widget in self._tabs.get_pane(tab).query("*") if widget.focusable]
         # A field before a toolbar button: on Settings the first thing to edit is the stream.
         in_a_field = [w for w in focusable if any(isinstance(a, FieldRow) for a in w.ancestors)]
         first = in_a_field or focusable or [self._tabs.query_one(Tabs)]
-        first[0].focus()
+        return first[0]
+
+    def _scroll_focus_into_view(self) -> None:
+        """What ``focus(scroll_visible=True)`` does, once the pane just shown is laid out (before
+        that, no widget of it counts as in view, and Textual would scroll every focused field
+        to the middle)."""
+        screen = self.screen
+        focused = screen.focused
+        if focused is not None and not screen.can_view_entire(focused):
+            screen.scroll_to_center(focused, origin_visible=True)
 
     # -- actions -------------------------------------------------------------------------
 
@@ -602,18 +619,32 @@ class FirehoseConsoleApp(SessionApp):
         return self.get_key_display(console_action.binding())
 
     def action_show_tab(self, tab: str) -> None:
+        self._show_tab(tab)
+
+    def _show_tab(self, tab: str, *, focus_last_field: bool = True) -> None:
+        """Show ``tab``; with ``focus_last_field``, the field the user left it on takes the
+        focus in the same screen update, before the tab's first paint (README: "Performance")."""
         if tab not in dict(TABS):
             return
         tabs = self.query_one(TabbedContent)
-        if tabs.active != tab:
+        if tabs.active == tab:
+            return
+        tabs.active = tab  # the pane is displayed now, laid out and painted at the next update
+        field = self._field_to_focus(tab) if focus_last_field else None
+        if field is not None:
+            # Straight from the field left to this one: one blur and one focus to restyle. Not
+            # through the tab strip, which restyles all its tabs when focused and again when
+            # left.
+            tabs.screen.set_focus(field, scroll_visible=False)
+            self.call_after_refresh(self._scroll_focus_into_view)
+        else:
             # Focus leaves the pane being hidden, or it could move to a neighbour in that same
-            # pane, and TabbedContent would switch back to it. To nothing, until the tab's
-            # field takes it: not to the tab strip, which restyles all its tabs when focused
-            # and again when left.
+            # pane, and TabbedContent would switch back to it. To nothing, until the tab is
+            # built (a first visit) or the caller's field takes it.
             tabs.screen.set_focus(None)
-            tabs.active = tab
-            self._focus_into_tab = True
-            self.refresh_bindings()  # the footer shows the tab's keys with its first paint
+            self._focus_into_tab = focus_last_field
+        self.refresh_bindings()
+        tabs.screen.query_one(KeyFooter).show_keys()  # the tab's keys, with its first paint
 
     def action_verify(self) -> None:
         self.status_line.verification = VerificationState.CHECKING
@@ -713,8 +744,7 @@ class FirehoseConsoleApp(SessionApp):
         self.search_commands(commands, placeholder="Go to field…")
 
     async def _go_to(self, key: str) -> None:
-        self.action_show_tab("settings")
-        self._focus_into_tab = False  # the chosen field takes the focus, not the last one
+        self._show_tab("settings", focus_last_field=False)  # the chosen field takes the focus
         # Once the Settings pane is laid out: a field in a pane not yet laid out has no size,
         # and Textual cannot scroll to it.
         self.call_after_refresh(self.form.go_to_field, key)
