@@ -11,6 +11,7 @@ from textual.pilot import Pilot
 from console.app import FirehoseConsoleApp
 from console.commands import CONSOLE_ACTIONS
 from console.widgets.key_footer import KeyFooter, KeySet
+from console.widgets.preview_pane import ActionSelect
 from console.widgets.verify_pane import VerifyPane
 
 
@@ -65,5 +66,29 @@ def test_the_verify_pane_restyles_alone_when_focused_and_no_child_goes_stale(
         assert not pane.has_pseudo_class("focus")
         app.update_styles(pane)
         assert [child._css_styles.css_lines for child in children] == as_left
+
+    run_scenario(app, scenario)
+
+
+def test_the_action_picker_restyles_its_shown_line_alone_and_no_child_goes_stale(
+    tmp_path: Path,
+) -> None:
+    app = make_app(sandbox_settings(tmp_path), auto_verify=False)
+
+    async def scenario(app: FirehoseConsoleApp, pilot: Pilot[int]) -> None:
+        await pilot.press("f2")
+        await settle(pilot)
+        picker = app.query_one("#preview-action", ActionSelect)
+        assert app.focused is picker
+        children = list(picker.walk_children())
+        focused_look = [child._css_styles.css_lines for child in children]
+        app.update_styles(picker)  # what Textual would have done: the picker and every child
+        assert [child._css_styles.css_lines for child in children] == focused_look
+        await pilot.press("f3")
+        await settle(pilot)
+        blurred_look = [child._css_styles.css_lines for child in children]
+        assert blurred_look != focused_look  # the shown line lost its focus style
+        app.update_styles(picker)
+        assert [child._css_styles.css_lines for child in children] == blurred_look
 
     run_scenario(app, scenario)
