@@ -37,6 +37,7 @@ from console.commands import (
     keys_text,
     tab_label,
 )
+from console.main_screen import MainScreen
 from console.messages import (
     ActionChosen,
     DeadLettersLoaded,
@@ -147,6 +148,9 @@ class FirehoseConsoleApp(SessionApp):
         }
 
     # -- layout --------------------------------------------------------------------------
+
+    def get_default_screen(self) -> Screen[None]:
+        return MainScreen(id="_default")
 
     def compose(self) -> ComposeResult:
         yield StatusLine(id="status-line")
