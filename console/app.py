@@ -128,6 +128,8 @@ class FirehoseConsoleApp(SessionApp):
         # The field each tab last had focused: going back to a tab goes back to it.
         self._last_focused: dict[str, Widget] = {}
         self._focus_into_tab = False  # set by show_tab: focus follows into the tab shown
+        self._tab_frame_due = False  # a tab was switched to and its first frame is not out yet
+        self._watching_layouts = False
         self._quit_after_save = False  # "Save and quit": the save's success ends the console
         # Every tab but Settings is built when first shown (a quicker first screen); until
         # then its pane keeps what it is told and shows it once mounted.
@@ -649,6 +651,23 @@ class FirehoseConsoleApp(SessionApp):
             self._focus_into_tab = focus_last_field
         self.refresh_bindings()
         tabs.screen.query_one(KeyFooter).show_keys()  # the tab's keys, with its first paint
+        self._tab_frame_due = True
+        if not self._watching_layouts:
+            self._watching_layouts = True
+            tabs.screen.screen_layout_refresh_signal.subscribe(
+                self, self._let_the_frame_out, immediate=True
+            )
+
+    def _let_the_frame_out(self, screen: Screen[object]) -> None:
+        """Called as each layout's frame is handed to the thread that writes it to the terminal.
+        After a switch, that thread needs the interpreter lock for a moment, and the rest of
+        the switch (events to every widget hidden and shown) would hold it for up to the
+        interpreter's switch interval, 5 ms, and longer on a loaded machine (a profile of the
+        writes): let go of it once, for a millisecond, so the new tab reaches the screen
+        (README: "Performance")."""
+        if self._tab_frame_due:
+            self._tab_frame_due = False
+            time.sleep(0.001)
 
     def action_verify(self) -> None:
         self.status_line.verification = VerificationState.CHECKING
