@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from functools import partial
 from typing import ClassVar
 
@@ -129,6 +130,7 @@ class FirehoseConsoleApp(SessionApp):
         self._last_focused: dict[str, Widget] = {}
         self._focus_into_tab = False  # set by show_tab: focus follows into the tab shown
         self._tab_frame_due = False  # a tab was switched to and its first frame is not out yet
+        self._keys_tab: str | None = None  # the tab check_action answers for, if not the shown one
         self._watching_layouts = False
         self._quit_after_save = False  # "Save and quit": the save's success ends the console
         # Every tab but Settings is built when first shown (a quicker first screen); until
@@ -274,6 +276,37 @@ class FirehoseConsoleApp(SessionApp):
             await self._build_pane(next(iter(self._unbuilt_panes)))
         if self._unbuilt_panes:
             self.set_timer(IDLE_BUILD_SECONDS, self._build_a_hidden_pane)
+        else:
+            self.set_timer(IDLE_BUILD_SECONDS, self._prepare_footer_keys)
+
+    def _prepare_footer_keys(self) -> None:
+        """Each tab's footer keys, built hidden while the console waits for keys: a first
+        visit then finds them ready, instead of building them after the tab's first paint."""
+        if self._tabs is None or not self._tabs.is_attached or not self.screen_stack:
+            return  # closing
+        if isinstance(self.screen, ModalScreen):
+            return
+        footer = self._tabs.screen.query_one(KeyFooter)
+        for tab, _ in TABS:
+            footer.call_next(footer.prepare_keys, partial(self._keys_as_on, tab))
+
+    @contextmanager
+    def _keys_as_on(self, tab: str) -> Iterator[None]:
+        """The screen's bindings as if ``tab`` were shown with its field focused, for the footer
+        to build that tab's keys: check_action answers for ``tab``, and the screen's focus is
+        set without any of its effects (no restyle, no event) and put back after."""
+        if self._tabs is None:
+            yield
+            return
+        screen = self._tabs.screen
+        focused = screen.focused
+        self._keys_tab = tab
+        screen.set_reactive(MainScreen.focused, self._field_to_focus(tab))
+        try:
+            yield
+        finally:
+            self._keys_tab = None
+            screen.set_reactive(MainScreen.focused, focused)
 
     def _start_background_work(self) -> None:
         if self._auto_verify:
@@ -604,15 +637,15 @@ class FirehoseConsoleApp(SessionApp):
             return self.running_send is not None
         if action not in ACTION_TABS:
             return True
+        shown = self._keys_tab or (self._tabs.active if self._tabs is not None else None)
         if action in STARTS_A_SEND and self.running_send is not None:
-            on_its_tab = self._tabs is not None and self._tabs.active == ACTION_TABS[action]
-            return None if on_its_tab else False  # None: shown dimmed
+            return None if shown == ACTION_TABS[action] else False  # None: shown dimmed
         tab = ACTION_TABS[action]
         if tab is None:
             return True
-        if self._tabs is None or isinstance(self.screen, ModalScreen):
+        if shown is None or isinstance(self.screen, ModalScreen):
             return False
-        return self._tabs.active == tab
+        return shown == tab
 
     async def perform(self, console_action: ConsoleAction) -> None:
         """Run an action from the command palette, going to its tab first."""
@@ -636,6 +669,10 @@ class FirehoseConsoleApp(SessionApp):
         if tabs.active == tab:
             return
         tabs.active = tab  # the pane is displayed now, laid out and painted at the next update
+        if tab == "preview":
+            self.preview_pane.show_pending()
+        elif tab == "settings" and self.side_preview is not None:
+            self.side_preview.show_pending()
         field = self._field_to_focus(tab) if focus_last_field else None
         if field is not None:
             # Straight from the field left to this one: one blur and one focus to restyle. Not

@@ -10,7 +10,8 @@ panes, instead of mounting and styling a dozen widgets each switch (README: "Per
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
+from contextlib import AbstractContextManager
 
 from textual.app import ComposeResult
 from textual.compose import compose
@@ -73,6 +74,22 @@ class KeyFooter(Footer):
             for each in self._key_sets.values():
                 each.display = each is key_set
         self._shown = shown
+
+    def prepare_keys(self, as_on: Callable[[], AbstractContextManager[None]]) -> None:
+        """Build, hidden, the set of keys the bindings call for within ``as_on`` (the app
+        answering for another tab), unless it is built already."""
+        if not self.is_attached or not self._bindings_ready or self._shown is None:
+            return
+        with as_on():
+            shown = self._keys_to_show()
+            if shown in self._key_sets or shown[-2:] != self._shown[-2:]:
+                return
+            if len(self._key_sets) >= MAX_KEY_SETS:
+                return
+            key_set = next(widget for widget in compose(self) if isinstance(widget, KeySet))
+        key_set.display = False
+        self._key_sets[shown] = key_set
+        self.mount(key_set, before=0)
 
     async def _build_keys(
         self, shown: tuple[KeySignature, ...], before: tuple[KeySignature, ...] | None

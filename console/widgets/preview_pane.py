@@ -175,7 +175,13 @@ class PreviewPane(Vertical):
             self._render_preview()
 
     def on_show(self) -> None:
-        if self._render_pending:
+        self.show_pending()
+
+    def show_pending(self) -> None:
+        """Render what it was told while hidden. Its tab calls this as it is shown, so that the
+        records come with the tab's first paint, not with a second one after it (Textual tells
+        a widget it is shown only once it has been laid out and painted)."""
+        if self._render_pending and self.is_mounted:
             self._render_preview()
 
     def messages(self) -> list[OutgoingMessage]:

@@ -92,3 +92,23 @@ def test_the_action_picker_restyles_its_shown_line_alone_and_no_child_goes_stale
         assert [child._css_styles.css_lines for child in children] == blurred_look
 
     run_scenario(app, scenario)
+
+
+def test_each_tab_keys_are_built_before_its_first_visit(tmp_path: Path) -> None:
+    app = make_app(sandbox_settings(tmp_path), auto_verify=False)
+
+    async def scenario(app: FirehoseConsoleApp, pilot: Pilot[int]) -> None:
+        footer = app.query_one(KeyFooter)
+        for _ in range(100):  # the hidden tabs are built one by one, then their keys
+            if len(footer.query(KeySet)) >= 6:
+                break
+            await pilot.pause(0.05)
+        built_before = set(footer.query(KeySet))
+        assert len(built_before) == 6
+        for key in ("f2", "f3", "f4", "f5", "f6", "f1"):
+            await pilot.press(key)
+            await settle(pilot)
+            assert _shown_key_set(app) in built_before, key
+        assert set(footer.query(KeySet)) == built_before
+
+    run_scenario(app, scenario)
