@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from functools import partial
 from typing import ClassVar
 
@@ -37,6 +38,7 @@ from console.commands import (
     keys_text,
     tab_label,
 )
+from console.main_screen import MainScreen
 from console.messages import (
     ActionChosen,
     DeadLettersLoaded,
@@ -127,6 +129,9 @@ class FirehoseConsoleApp(SessionApp):
         # The field each tab last had focused: going back to a tab goes back to it.
         self._last_focused: dict[str, Widget] = {}
         self._focus_into_tab = False  # set by show_tab: focus follows into the tab shown
+        self._tab_frame_due = False  # a tab was switched to and its first frame is not out yet
+        self._keys_tab: str | None = None  # the tab check_action answers for, if not the shown one
+        self._watching_layouts = False
         self._quit_after_save = False  # "Save and quit": the save's success ends the console
         # Every tab but Settings is built when first shown (a quicker first screen); until
         # then its pane keeps what it is told and shows it once mounted.
@@ -147,6 +152,9 @@ class FirehoseConsoleApp(SessionApp):
         }
 
     # -- layout --------------------------------------------------------------------------
+
+    def get_default_screen(self) -> Screen[None]:
+        return MainScreen(id="_default")
 
     def compose(self) -> ComposeResult:
         yield StatusLine(id="status-line")
@@ -271,6 +279,37 @@ class FirehoseConsoleApp(SessionApp):
             await self._build_pane(next(iter(self._unbuilt_panes)))
         if self._unbuilt_panes:
             self.set_timer(IDLE_BUILD_SECONDS, self._build_a_hidden_pane)
+        else:
+            self.set_timer(IDLE_BUILD_SECONDS, self._prepare_footer_keys)
+
+    def _prepare_footer_keys(self) -> None:
+        """Each tab's footer keys, built hidden while the console waits for keys: a first
+        visit then finds them ready, instead of building them after the tab's first paint."""
+        if self._tabs is None or not self._tabs.is_attached or not self.screen_stack:
+            return  # closing
+        if isinstance(self.screen, ModalScreen):
+            return
+        footer = self._tabs.screen.query_one(KeyFooter)
+        for tab, _ in TABS:
+            footer.call_next(footer.prepare_keys, partial(self._keys_as_on, tab))
+
+    @contextmanager
+    def _keys_as_on(self, tab: str) -> Iterator[None]:
+        """The screen's bindings as if ``tab`` were shown with its field focused, for the footer
+        to build that tab's keys: check_action answers for ``tab``, and the screen's focus is
+        set without any of its effects (no restyle, no event) and put back after."""
+        if self._tabs is None:
+            yield
+            return
+        screen = self._tabs.screen
+        focused = screen.focused
+        self._keys_tab = tab
+        screen.set_reactive(MainScreen.focused, self._field_to_focus(tab))
+        try:
+            yield
+        finally:
+            self._keys_tab = None
+            screen.set_reactive(MainScreen.focused, focused)
 
     def _start_background_work(self) -> None:
         if self._auto_verify:
@@ -565,15 +604,32 @@ class FirehoseConsoleApp(SessionApp):
         bar: the field being worked on stays one key away."""
         if self._tabs is None or self._shown_tab() != tab or isinstance(self.screen, ModalScreen):
             return
+        field = self._field_to_focus(tab)
+        if field is not None:
+            field.focus(scroll_visible=True)
+
+    def _field_to_focus(self, tab: str) -> Widget | None:
+        """Where the user left ``tab``, else its first field, else its first focusable widget,
+        else the tab strip; None if the tab's pane is not built yet."""
+        if self._tabs is None or tab in self._unbuilt_panes:
+            return None
         last = self._last_focused.get(tab)
         if last is not None and last.is_attached and last.focusable:
-            last.focus(scroll_visible=True)
-            return
+            return last
         focusable = [widget for widget in self._tabs.get_pane(tab).query("*") if widget.focusable]
         # A field before a toolbar button: on Settings the first thing to edit is the stream.
         in_a_field = [w for w in focusable if any(isinstance(a, FieldRow) for a in w.ancestors)]
         first = in_a_field or focusable or [self._tabs.query_one(Tabs)]
-        first[0].focus()
+        return first[0]
+
+    def _scroll_focus_into_view(self) -> None:
+        """What ``focus(scroll_visible=True)`` does, once the pane just shown is laid out (before
+        that, no widget of it counts as in view, and Textual would scroll every focused field
+        to the middle)."""
+        screen = self.screen
+        focused = screen.focused
+        if focused is not None and not screen.can_view_entire(focused):
+            screen.scroll_to_center(focused, origin_visible=True)
 
     # -- actions -------------------------------------------------------------------------
 
@@ -584,15 +640,15 @@ class FirehoseConsoleApp(SessionApp):
             return self.running_send is not None
         if action not in ACTION_TABS:
             return True
+        shown = self._keys_tab or self._shown_tab()
         if action in STARTS_A_SEND and self.running_send is not None:
-            on_its_tab = self._tabs is not None and self._tabs.active == ACTION_TABS[action]
-            return None if on_its_tab else False  # None: shown dimmed
+            return None if shown == ACTION_TABS[action] else False  # None: shown dimmed
         tab = ACTION_TABS[action]
         if tab is None:
             return True
         if isinstance(self.screen, ModalScreen):
             return False
-        return self._shown_tab() == tab
+        return shown == tab
 
     def _shown_tab(self) -> str:
         """The tab on show. Until the tab strip reports its first one, that is the first tab:
@@ -612,18 +668,53 @@ class FirehoseConsoleApp(SessionApp):
         return self.get_key_display(console_action.binding())
 
     def action_show_tab(self, tab: str) -> None:
+        self._show_tab(tab)
+
+    def _show_tab(self, tab: str, *, focus_last_field: bool = True) -> None:
+        """Show ``tab``; with ``focus_last_field``, the field the user left it on takes the
+        focus in the same screen update, before the tab's first paint (README: "Performance")."""
         if tab not in dict(TABS):
             return
         tabs = self.query_one(TabbedContent)
-        if tabs.active != tab:
+        if tabs.active == tab:
+            return
+        tabs.active = tab  # the pane is displayed now, laid out and painted at the next update
+        if tab == "preview":
+            self.preview_pane.show_pending()
+        elif tab == "settings" and self.side_preview is not None:
+            self.side_preview.show_pending()
+        field = self._field_to_focus(tab) if focus_last_field else None
+        if field is not None:
+            # Straight from the field left to this one: one blur and one focus to restyle. Not
+            # through the tab strip, which restyles all its tabs when focused and again when
+            # left.
+            tabs.screen.set_focus(field, scroll_visible=False)
+            self.call_after_refresh(self._scroll_focus_into_view)
+        else:
             # Focus leaves the pane being hidden, or it could move to a neighbour in that same
-            # pane, and TabbedContent would switch back to it. To nothing, until the tab's
-            # field takes it: not to the tab strip, which restyles all its tabs when focused
-            # and again when left.
+            # pane, and TabbedContent would switch back to it. To nothing, until the tab is
+            # built (a first visit) or the caller's field takes it.
             tabs.screen.set_focus(None)
-            tabs.active = tab
-            self._focus_into_tab = True
-            self.refresh_bindings()  # the footer shows the tab's keys with its first paint
+            self._focus_into_tab = focus_last_field
+        self.refresh_bindings()
+        tabs.screen.query_one(KeyFooter).show_keys()  # the tab's keys, with its first paint
+        self._tab_frame_due = True
+        if not self._watching_layouts:
+            self._watching_layouts = True
+            tabs.screen.screen_layout_refresh_signal.subscribe(
+                self, self._let_the_frame_out, immediate=True
+            )
+
+    def _let_the_frame_out(self, screen: Screen[object]) -> None:
+        """Called as each layout's frame is handed to the thread that writes it to the terminal.
+        After a switch, that thread needs the interpreter lock for a moment, and the rest of
+        the switch (events to every widget hidden and shown) would hold it for up to the
+        interpreter's switch interval, 5 ms, and longer on a loaded machine (a profile of the
+        writes): let go of it once, for a millisecond, so the new tab reaches the screen
+        (README: "Performance")."""
+        if self._tab_frame_due:
+            self._tab_frame_due = False
+            time.sleep(0.001)
 
     def action_verify(self) -> None:
         self.status_line.verification = VerificationState.CHECKING
@@ -723,8 +814,7 @@ class FirehoseConsoleApp(SessionApp):
         self.search_commands(commands, placeholder="Go to field…")
 
     async def _go_to(self, key: str) -> None:
-        self.action_show_tab("settings")
-        self._focus_into_tab = False  # the chosen field takes the focus, not the last one
+        self._show_tab("settings", focus_last_field=False)  # the chosen field takes the focus
         # Once the Settings pane is laid out: a field in a pane not yet laid out has no size,
         # and Textual cannot scroll to it.
         self.call_after_refresh(self.form.go_to_field, key)

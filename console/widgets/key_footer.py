@@ -1,31 +1,48 @@
-"""The footer of keys, rebuilt only when the keys it shows change.
+"""The footer of keys: each set of keys built once, then only shown or hidden.
 
 Textual's ``Footer`` rebuilds all its keys after every bindings refresh, and a tab switch
-refreshes the bindings several times (the tab activated, the tab strip focused, then the tab's
-field): five rebuilds a switch, a quarter of its time in a profile (README: "Performance").
-Here the refreshes of one screen update collapse into one check, and the keys are rebuilt only
-if what they would show differs from what is on screen.
+refreshes the bindings several times (the tab activated, the focus moved): a quarter of a
+switch's time in a profile. Here the refreshes of one screen update collapse into one check,
+and a set of keys is built the first time it is shown (a tab's keys, or the same keys dimmed
+while a send runs) and kept: going back to it only shows it again, as the tabs do with their
+panes, instead of mounting and styling a dozen widgets each switch (README: "Performance").
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
+from contextlib import AbstractContextManager
 
 from textual.app import ComposeResult
+from textual.compose import compose
+from textual.containers import HorizontalGroup
 from textual.screen import Screen
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
 
 # What one footer entry shows: key, its display, description, action, enabled, tooltip, group.
 KeySignature = tuple[Hashable, ...]
+MAX_KEY_SETS = 24  # six tabs, each also dimmed during a send, and the dialogs: a few spare
+
+
+class KeySet(HorizontalGroup):
+    """One set of the footer's keys (all but the palette key, docked right of every set)."""
+
+    DEFAULT_CSS = """
+    KeySet {
+        width: auto;
+        height: 1;
+    }
+    """
 
 
 class KeyFooter(Footer):
-    """A ``Footer`` that skips rebuilding when the keys shown stay the same."""
+    """A ``Footer`` that keeps every set of keys it has shown and shows one at a time."""
 
     def __init__(self, *, id: str | None = None, compact: bool = False) -> None:
         super().__init__(id=id, compact=compact)
         self._shown: tuple[KeySignature, ...] | None = None
+        self._key_sets: dict[tuple[KeySignature, ...], KeySet] = {}
         self._check_pending = False
 
     def bindings_changed(self, screen: Screen[object]) -> None:
@@ -36,23 +53,68 @@ class KeyFooter(Footer):
             self._check_pending = True
             # Before the next screen update, not after it (as Footer does): a tab's keys then
             # appear with its content, in one layout instead of two.
-            self.call_next(self._rebuild_if_changed)
+            self.call_next(self._show_pending_keys)
 
-    async def _rebuild_if_changed(self) -> None:
+    def _show_pending_keys(self) -> None:
         self._check_pending = False
-        if not self.is_attached:
+        self.show_keys()
+
+    def show_keys(self) -> None:
+        """Show the keys the screen's bindings call for now: a tab switch calls this as soon as
+        the tab and the focus have changed, so the keys are shown in the tab's first layout."""
+        if not self.is_attached or not self._bindings_ready:
             return
         shown = self._keys_to_show()
         if shown == self._shown:
             return
+        key_set = self._key_sets.get(shown)
+        if key_set is None:
+            self.call_next(self._build_keys, shown, self._shown)
+        else:
+            for each in self._key_sets.values():
+                each.display = each is key_set
         self._shown = shown
-        await self.recompose()
+
+    def prepare_keys(self, as_on: Callable[[], AbstractContextManager[None]]) -> None:
+        """Build, hidden, the set of keys the bindings call for within ``as_on`` (the app
+        answering for another tab), unless it is built already."""
+        if not self.is_attached or not self._bindings_ready or self._shown is None:
+            return
+        with as_on():
+            shown = self._keys_to_show()
+            if shown in self._key_sets or shown[-2:] != self._shown[-2:]:
+                return
+            if len(self._key_sets) >= MAX_KEY_SETS:
+                return
+            key_set = next(widget for widget in compose(self) if isinstance(widget, KeySet))
+        key_set.display = False
+        self._key_sets[shown] = key_set
+        self.mount(key_set, before=0)
+
+    async def _build_keys(
+        self, shown: tuple[KeySignature, ...], before: tuple[KeySignature, ...] | None
+    ) -> None:
+        """Build the set of keys ``shown`` and show it (unless other keys are due by now)."""
+        if not self.is_attached or self._shown != shown or shown in self._key_sets:
+            return
+        if before is None or shown[-2:] != before[-2:] or len(self._key_sets) >= MAX_KEY_SETS:
+            # The palette key (and the footer's own options) go with every set: start over.
+            self._key_sets.clear()
+            await self.recompose()
+            self._key_sets[shown] = self.query_one(KeySet)
+            return
+        key_set = next(widget for widget in compose(self) if isinstance(widget, KeySet))
+        self._key_sets[shown] = key_set
+        for each in self._key_sets.values():
+            each.display = each is key_set
+        await self.mount(key_set, before=0)
 
     def _keys_to_show(self) -> tuple[KeySignature, ...]:
-        """Everything ``Footer.compose`` reads from the active bindings, in its order."""
+        """Everything ``Footer.compose`` reads from the active bindings, in its order; the
+        palette key's entry and the footer's options last."""
         app = self.app
         palette_key = app.COMMAND_PALETTE_BINDING if app.ENABLE_COMMAND_PALETTE else None
-        return tuple(
+        entries = [
             (
                 key,
                 binding.key,
@@ -66,11 +128,25 @@ class KeyFooter(Footer):
             )
             for key, (_, binding, enabled, tooltip) in self.screen.active_bindings.items()
             if binding.show or key == palette_key
-        ) + ((self.compact, self.show_command_palette),)
+        ]
+        palette = [entry for entry in entries if entry[0] == palette_key]
+        keys = [entry for entry in entries if entry[0] != palette_key]
+        return (*keys, tuple(palette), (self.compact, self.show_command_palette))
 
     def compose(self) -> ComposeResult:
-        for widget in super().compose():
-            if self.compact and isinstance(widget, FooterKey):
-                # Born compact: its data binding then finds the class set and restyles nothing.
-                widget.add_class("-compact", update=False)
-            yield widget
+        if not self._bindings_ready:  # no keys yet, and no empty set standing for them
+            return
+        palette_key: FooterKey | None = None
+        with KeySet():
+            for widget in super().compose():
+                if isinstance(widget, FooterKey):
+                    if self.compact:
+                        # Born compact: its data binding then finds the class set and restyles
+                        # nothing.
+                        widget.add_class("-compact", update=False)
+                    if widget.has_class("-command-palette"):
+                        palette_key = widget  # docked right of the footer, not of the set
+                        continue
+                yield widget
+        if palette_key is not None:
+            yield palette_key

@@ -12,6 +12,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.reactive import reactive
 from textual.widgets import Label, Select, Static
+from textual.widgets._select import SelectCurrent
 
 from console.messages import ActionChosen
 from engine.records import Action, OutgoingMessage
@@ -31,8 +32,19 @@ ACTION_LABELS: dict[Action, str] = {
 }
 
 
+class ActionSelect(Select[Action]):
+    """The action picker of Preview and Send, the field a switch to either tab focuses."""
+
+    def watch_has_focus(self, has_focus: bool) -> None:
+        """Restyle the picker and the line it shows (``Select:focus > SelectCurrent``) when it
+        gains or loses the focus, not its hidden option list as well: only those two are styled
+        by it (a test guards that), and the list's restyle was most of a switch's (README:
+        "Performance")."""
+        self.app.stylesheet.update_nodes([self, *self.query_children(SelectCurrent)], animate=True)
+
+
 def action_select(value: Action, *, id: str) -> Select[Action]:
-    return Select(
+    return ActionSelect(
         [(label, action) for action, label in ACTION_LABELS.items()],
         value=value,
         allow_blank=False,
@@ -164,7 +176,13 @@ class PreviewPane(Vertical):
             self._render_preview()
 
     def on_show(self) -> None:
-        if self._render_pending:
+        self.show_pending()
+
+    def show_pending(self) -> None:
+        """Render what it was told while hidden. Its tab calls this as it is shown, so that the
+        records come with the tab's first paint, not with a second one after it (Textual tells
+        a widget it is shown only once it has been laid out and painted)."""
+        if self._render_pending and self.is_mounted:
             self._render_preview()
 
     def messages(self) -> list[OutgoingMessage]:

@@ -41,6 +41,12 @@ class VerifyPane(VerticalScroll):
         self.report: VerificationReport | None = None
         self._checking = False
 
+    def watch_has_focus(self, has_focus: bool) -> None:
+        """Restyle the pane alone when it gains or loses the focus: no rule styles its children
+        by it, and Textual would restyle all thirty of them, twice a tab switch to or from
+        Verify (README: "Performance")."""
+        self.app.stylesheet.update_nodes([self], animate=True)
+
     def compose(self) -> ComposeResult:
         yield Static("Not yet checked: verification runs in the background.", id="verdict")
         yield Vertical(id="checklist")

@@ -1,0 +1,114 @@
+"""What a tab switch does and no longer does (README: "Performance"): the footer's keys of a tab
+are built once and shown again, and a pane restyles only what its focus changes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from driving import make_app, run_scenario, sandbox_settings, screen_text, settle
+from textual.pilot import Pilot
+
+from console.app import FirehoseConsoleApp
+from console.commands import CONSOLE_ACTIONS
+from console.widgets.key_footer import KeyFooter, KeySet
+from console.widgets.preview_pane import ActionSelect
+from console.widgets.verify_pane import VerifyPane
+
+
+def _shown_key_set(app: FirehoseConsoleApp) -> KeySet:
+    shown = [key_set for key_set in app.query_one(KeyFooter).query(KeySet) if key_set.display]
+    assert len(shown) == 1
+    return shown[0]
+
+
+def test_a_tab_shown_again_shows_the_keys_built_for_it_before(tmp_path: Path) -> None:
+    app = make_app(sandbox_settings(tmp_path), auto_verify=False)
+
+    async def scenario(app: FirehoseConsoleApp, pilot: Pilot[int]) -> None:
+        await pilot.press("f2")
+        await settle(pilot)
+        preview_keys = _shown_key_set(app)
+        await pilot.press("f1")
+        await settle(pilot)
+        assert _shown_key_set(app) is not preview_keys
+        await pilot.press("f2")
+        await settle(pilot)
+        assert _shown_key_set(app) is preview_keys
+        footer = screen_text(app).splitlines()[-1]
+        for action in CONSOLE_ACTIONS:
+            if action.show and action.tab == "preview":
+                assert f"{app.key_for(action)} {action.footer}" in footer, footer
+        settings_only = [a for a in CONSOLE_ACTIONS if a.show and a.tab == "settings"]
+        assert settings_only
+        assert all(f"{app.key_for(a)} {a.footer}" not in footer for a in settings_only)
+
+    run_scenario(app, scenario)
+
+
+def test_the_verify_pane_restyles_alone_when_focused_and_no_child_goes_stale(
+    tmp_path: Path,
+) -> None:
+    app = make_app(sandbox_settings(tmp_path), auto_verify=True)
+
+    async def scenario(app: FirehoseConsoleApp, pilot: Pilot[int]) -> None:
+        await pilot.press("f5")
+        await settle(pilot)
+        pane = app.query_one(VerifyPane)
+        assert app.focused is pane
+        assert pane.has_pseudo_class("focus")
+        children = list(pane.walk_children())
+        assert len(children) > 10  # the checklist is shown
+        as_left = [child._css_styles.css_lines for child in children]
+        app.update_styles(pane)  # what Textual would have done: the pane and every child
+        assert [child._css_styles.css_lines for child in children] == as_left
+        await pilot.press("f6")
+        await settle(pilot)
+        assert not pane.has_pseudo_class("focus")
+        app.update_styles(pane)
+        assert [child._css_styles.css_lines for child in children] == as_left
+
+    run_scenario(app, scenario)
+
+
+def test_the_action_picker_restyles_its_shown_line_alone_and_no_child_goes_stale(
+    tmp_path: Path,
+) -> None:
+    app = make_app(sandbox_settings(tmp_path), auto_verify=False)
+
+    async def scenario(app: FirehoseConsoleApp, pilot: Pilot[int]) -> None:
+        await pilot.press("f2")
+        await settle(pilot)
+        picker = app.query_one("#preview-action", ActionSelect)
+        assert app.focused is picker
+        children = list(picker.walk_children())
+        focused_look = [child._css_styles.css_lines for child in children]
+        app.update_styles(picker)  # what Textual would have done: the picker and every child
+        assert [child._css_styles.css_lines for child in children] == focused_look
+        await pilot.press("f3")
+        await settle(pilot)
+        blurred_look = [child._css_styles.css_lines for child in children]
+        assert blurred_look != focused_look  # the shown line lost its focus style
+        app.update_styles(picker)
+        assert [child._css_styles.css_lines for child in children] == blurred_look
+
+    run_scenario(app, scenario)
+
+
+def test_each_tab_keys_are_built_before_its_first_visit(tmp_path: Path) -> None:
+    app = make_app(sandbox_settings(tmp_path), auto_verify=False)
+
+    async def scenario(app: FirehoseConsoleApp, pilot: Pilot[int]) -> None:
+        footer = app.query_one(KeyFooter)
+        for _ in range(100):  # the hidden tabs are built one by one, then their keys
+            if len(footer.query(KeySet)) >= 6:
+                break
+            await pilot.pause(0.05)
+        built_before = set(footer.query(KeySet))
+        assert len(built_before) == 6
+        for key in ("f2", "f3", "f4", "f5", "f6", "f1"):
+            await pilot.press(key)
+            await settle(pilot)
+            assert _shown_key_set(app) in built_before, key
+        assert set(footer.query(KeySet)) == built_before
+
+    run_scenario(app, scenario)
