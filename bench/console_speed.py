@@ -8,7 +8,8 @@ milliseconds.
   (user + system) each process spent up to the moment that screen was seen, which other work
   on the machine stretches far less than the wall-clock time;
 - tab switch: from sending the key (f1–f6, round and round, so the first visit to each tab is
-  among them) to the new tab's content on screen, p95 of ``--switches``;
+  among them) to the new tab's content on screen, p95 of ``--switches``, once the program is
+  idle (the console's status line says its sandbox is verified);
 - with ``--burst N`` (default 100,000; 0 skips it): the same tab switches while the console
   sends a burst of N records (batched) to its embedded sandbox, as a p95 ratio to the quiet
   switches, and the console's resident memory before and at the end of the burst;
@@ -50,13 +51,15 @@ KEYS = ("F1", "F2", "F3", "F4", "F5", "F6")
 
 @dataclass(frozen=True)
 class Subject:
-    """A program under test: how to start it, what its first full screen shows, and what
-    each tab (f1–f6) shows once switched to."""
+    """A program under test: how to start it, what its first full screen shows, what each tab
+    (f1–f6) shows once switched to, and what it shows once the work it starts after its first
+    screen is done (the console boots its sandbox and verifies it)."""
 
     name: str
     command: str
     first_screen: tuple[str, ...]
     tab_markers: tuple[str, ...]
+    settled: tuple[str, ...] = ()
 
 
 def bare_app() -> Subject:
@@ -86,6 +89,7 @@ def console(state: Path) -> Subject:
             "w Write policy",  # the footer: the checklist may fill the screen at 80×24
             "u Refresh",
         ),
+        ("· verified",),  # the status line, once the sandbox is up and verified
     )
 
 
@@ -278,7 +282,8 @@ def burst_memory(subject: Subject, count: int) -> tuple[float, float, float | No
     terminal.start()
     try:
         terminal.wait_for(subject.first_screen)
-        time.sleep(3.0)  # the sandbox boots and verification runs after the first paint
+        terminal.wait_for(subject.settled)  # the sandbox booted and verified
+        time.sleep(0.5)
         before = resident_mb(terminal.pid())
         start_burst(terminal, count)
         peak = before
@@ -335,7 +340,10 @@ def main() -> int:
             terminal.start()
             try:
                 terminal.wait_for(subject.first_screen)
-                time.sleep(1.0)  # the console verifies in the background after its first paint
+                # Quiet means idle: the console boots its sandbox (moto's import holds the
+                # interpreter lock for a second or so) and verifies it after its first paint.
+                terminal.wait_for(subject.settled)
+                time.sleep(0.5)
                 switches[subject.name] = switch_seconds(terminal, subject, options.switches)
                 if subject is tui and options.burst > 0:
                     before = resident_mb(terminal.pid())
