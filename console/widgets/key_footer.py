@@ -42,6 +42,7 @@ class KeyFooter(Footer):
     def __init__(self, *, id: str | None = None, compact: bool = False) -> None:
         super().__init__(id=id, compact=compact)
         self._shown: tuple[KeySignature, ...] | None = None
+        self._composed: tuple[KeySignature, ...] | None = None  # the keys compose last read
         self._key_sets: dict[tuple[KeySignature, ...], KeySet] = {}
         self._check_pending = False
 
@@ -55,25 +56,36 @@ class KeyFooter(Footer):
             # appear with its content, in one layout instead of two.
             self.call_next(self._show_pending_keys)
 
-    def _show_pending_keys(self) -> None:
+    async def _show_pending_keys(self) -> None:
         self._check_pending = False
-        self.show_keys()
+        to_build = self._show_built_keys()
+        if to_build is not None:  # built now, not a message later: the first frame has them
+            await self._build_keys(*to_build)
 
     def show_keys(self) -> None:
         """Show the keys the screen's bindings call for now: a tab switch calls this as soon as
         the tab and the focus have changed, so the keys are shown in the tab's first layout."""
+        to_build = self._show_built_keys()
+        if to_build is not None:
+            self.call_next(self._build_keys, *to_build)
+
+    def _show_built_keys(
+        self,
+    ) -> tuple[tuple[KeySignature, ...], tuple[KeySignature, ...] | None] | None:
+        """Show the set of keys the bindings call for if it is built; if it is not, the keys
+        to build and those shown until now."""
         if not self.is_attached or not self._bindings_ready:
-            return
+            return None
         shown = self._keys_to_show()
         if shown == self._shown:
-            return
+            return None
+        before, self._shown = self._shown, shown
         key_set = self._key_sets.get(shown)
         if key_set is None:
-            self.call_next(self._build_keys, shown, self._shown)
-        else:
-            for each in self._key_sets.values():
-                each.display = each is key_set
-        self._shown = shown
+            return shown, before
+        for each in self._key_sets.values():
+            each.display = each is key_set
+        return None
 
     def prepare_keys(self, as_on: Callable[[], AbstractContextManager[None]]) -> None:
         """Build, hidden, the set of keys the bindings call for within ``as_on`` (the app
@@ -133,9 +145,20 @@ class KeyFooter(Footer):
         keys = [entry for entry in entries if entry[0] != palette_key]
         return (*keys, tuple(palette), (self.compact, self.show_command_palette))
 
+    def on_mount(self) -> None:
+        super().on_mount()
+        if self._shown is None and self._composed is not None:
+            # The keys composed with the screen: the first frame shows them.
+            self._shown = self._composed
+            self._key_sets[self._composed] = self.query_one(KeySet)
+
     def compose(self) -> ComposeResult:
-        if not self._bindings_ready:  # no keys yet, and no empty set standing for them
-            return
+        if not self._bindings_ready and self._shown is None:
+            # Composed with the screen: the bindings it has now (the app's, the first tab's)
+            # are the first keys, composed here so that they are in the first frame instead
+            # of a frame or two after it, once the screen reports its bindings.
+            self._bindings_ready = True
+        self._composed = self._keys_to_show()
         palette_key: FooterKey | None = None
         with KeySet():
             for widget in super().compose():

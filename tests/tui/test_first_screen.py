@@ -8,7 +8,7 @@ import asyncio
 import gc
 from pathlib import Path
 
-from driving import make_app, run_scenario, sandbox_settings
+from driving import make_app, run_scenario, sandbox_settings, settle
 from textual import events
 from textual.app import App, ComposeResult
 from textual.message import Message
@@ -108,6 +108,7 @@ def test_the_first_frame_holds_the_first_section_the_focused_stream_and_the_sett
         async with app.run_test(size=(80, 24), message_hook=at_ready) as pilot:
             await pilot.pause()
             assert len(_mounted_keys(app.form)) == 6  # the others follow at once
+            await settle(pilot)  # the other tabs are built after the first frame, one by one
 
     asyncio.run(main())
     assert first_frame["sections"] == ["connections.travel"]
