@@ -80,7 +80,13 @@ def console(state: Path) -> Subject:
     return Subject(
         "firehose-console",
         command,
-        ("· sandbox", "Stream and what is forwarded", "identities_to_exclude", "^p palette"),
+        (
+            "· sandbox",
+            "Stream and what is forwarded",
+            "identities_to_exclude",
+            "^s Save",  # the footer's keys, not only the palette key docked right of them
+            "^p palette",
+        ),
         (
             "Stream and what is forwarded",
             "Record 1 of 1",
