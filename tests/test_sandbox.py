@@ -208,12 +208,17 @@ def test_records_without_a_delimiter_are_split_too(sandbox: EmbeddedSandbox, str
     assert [r.decoded for r in records] == [{"n": 1}, {"text": "a } { b"}, {"n": [3]}]
 
 
-def test_newest_object_first_records_of_one_object_in_written_order(
-    sandbox: EmbeddedSandbox, stream: str
-) -> None:
+def put_three_objects(sandbox: EmbeddedSandbox, stream: str) -> None:
+    """Three puts, one object each: "first", then "second-a" and "second-b", then "third"."""
     put(sandbox, stream, {"n": "first"})
     put(sandbox, stream, {"n": "second-a"}, {"n": "second-b"})
     put(sandbox, stream, {"n": "third"})
+
+
+def test_newest_object_first_records_of_one_object_in_written_order(
+    sandbox: EmbeddedSandbox, stream: str
+) -> None:
+    put_three_objects(sandbox, stream)
     records = sandbox.delivered_records(stream)
     assert [r.decoded["n"] for r in records if r.decoded] == [
         "third",
@@ -229,9 +234,7 @@ def test_the_newest_records_are_read_and_all_of_them_counted(
     sandbox: EmbeddedSandbox, stream: str
 ) -> None:
     """What the console's Delivered tab reads (README: "The embedded sandbox")."""
-    put(sandbox, stream, {"n": "first"})
-    put(sandbox, stream, {"n": "second-a"}, {"n": "second-b"})
-    put(sandbox, stream, {"n": "third"})
+    put_three_objects(sandbox, stream)
     every = sandbox.delivered_records(stream)
     for newest in (0, 1, 2, 3, 4, 10):
         records, total = sandbox.newest_delivered_records(stream, newest)
