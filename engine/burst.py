@@ -97,6 +97,7 @@ class _SendThreads:
     a fresh malloc arena of its own (a million records then held tens of megabytes more)."""
 
     def __init__(self, count: int) -> None:
+        self.count = count
         self._loops: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
         self._threads = [
             threading.Thread(target=self._serve, name=f"burst-{n}", daemon=True)
@@ -145,19 +146,18 @@ class _SendThreads:
 def _in_parallel(
     tasks: Sequence[_Task],
     work: Callable[[_Task], _Result],
-    concurrency: int,
+    threads: _SendThreads | None,
     cancel: threading.Event | None = None,
-    threads: _SendThreads | None = None,
 ) -> list[_Result | None]:
-    """``work`` on every task by ``concurrency`` threads (those of ``threads`` when given);
-    results in task order.
+    """``work`` on every task by the send's ``threads`` (one task at a time in the caller's
+    thread when None); results in task order.
 
     Workers pull the next task as they free up, so memory stays one result per task (a
     thread pool's map would also hold a future per task). Once ``cancel`` is set no task
     starts: the tasks never started have None.
     """
     results: list[_Result | None] = [None] * len(tasks)
-    if concurrency <= 1 or len(tasks) <= 1:
+    if threads is None or len(tasks) <= 1:
         for index, task in enumerate(tasks):
             if cancel is not None and cancel.is_set():
                 break
@@ -179,17 +179,7 @@ def _in_parallel(
                 errors.append(error)
                 return
 
-    workers = min(concurrency, len(tasks))
-    if threads is not None:
-        threads.run([worker] * workers)
-    else:
-        started = [
-            threading.Thread(target=worker, name=f"burst-{n}", daemon=True) for n in range(workers)
-        ]
-        for thread in started:
-            thread.start()
-        for thread in started:
-            thread.join()
+    threads.run([worker] * min(threads.count, len(tasks)))
     if errors:
         raise errors[0]
     return results
@@ -230,16 +220,14 @@ class _ChunkSender:
         self,
         deliverer: Deliverer,
         *,
-        concurrency: int,
+        threads: _SendThreads | None,
         batch_limits: tuple[int, int] | None,
         cancel: threading.Event | None,
-        threads: _SendThreads | None = None,
     ) -> None:
         self.deliverer = deliverer
-        self.concurrency = concurrency
+        self.threads = threads  # None: one call at a time
         self.batch_limits = batch_limits
         self.cancel = cancel
-        self.threads = threads
         # What became of the previous chunk's messages, for a follower whose predecessor was
         # cut off into it (never happens for a burst: its pairs are adjacent). Only those not
         # delivered are kept (few, so memory stays small): the others need no waiting for.
@@ -296,15 +284,11 @@ class _ChunkSender:
         messages = [chunk[index] for index in indexes]
         results: list[DeliveryOutcome | None]
         if self.batch_limits is None:
-            results = _in_parallel(
-                messages, self.deliverer.deliver, self.concurrency, self.cancel, self.threads
-            )
+            results = _in_parallel(messages, self.deliverer.deliver, self.threads, self.cancel)
         else:
             max_records, max_bytes = self.batch_limits
             calls = list(chunk_for_batches(messages, max_records=max_records, max_bytes=max_bytes))
-            answered = _in_parallel(
-                calls, self.deliverer.deliver_batch, self.concurrency, self.cancel, self.threads
-            )
+            answered = _in_parallel(calls, self.deliverer.deliver_batch, self.threads, self.cancel)
             results = []
             for call, call_outcomes in zip(calls, answered, strict=True):
                 results.extend(call_outcomes if call_outcomes is not None else [None] * len(call))
@@ -382,10 +366,9 @@ def stream_messages(
     threads = _SendThreads(concurrency) if concurrency > 1 else None
     sender = _ChunkSender(
         deliverer,
-        concurrency=concurrency,
+        threads=threads,
         batch_limits=batch_limits(batch_size, rate, quota) if batch else None,
         cancel=cancel,
-        threads=threads,
     )
     try:
         return _stream_chunks(
