@@ -15,6 +15,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.widgets import DataTable, Static
 
+from console.widgets.shown import on_the_shown_tab
 from console.widgets.themed import themed
 from engine.landed import LandedReport, LandedStatus, RecordLanding
 from engine.sandbox import DeliveredRecord
@@ -144,8 +145,7 @@ class DeliveredPane(Vertical):
 
     def _count_down(self) -> None:
         # Not while another tab is shown (each update lays the screen out): caught up on show.
-        shown = self.parent is not None and self.parent.display
-        if self._landing is not None and shown:
+        if self._landing is not None and on_the_shown_tab(self):
             summary = landing_summary(self._landing, datetime.now(UTC))
             self.query_one("#landing-summary", Static).update(summary)
 

@@ -15,6 +15,7 @@ from textual.widgets import Label, Select, Static
 from textual.widgets._select import SelectCurrent
 
 from console.messages import ActionChosen
+from console.widgets.shown import on_the_shown_tab
 from engine.records import Action, OutgoingMessage
 from engine.settings import RECORD_SIZE_LIMIT_BYTES, Settings
 
@@ -153,23 +154,17 @@ class PreviewPane(Vertical):
         if settings is not None:
             self._settings = settings
         self._stale = settings is None
-        if self._visible_now:
+        if on_the_shown_tab(self):
             self._render_preview()
         else:
             self._render_pending = True  # rendered when shown: edits come one per keystroke
 
     def rebuild(self) -> None:
         """Build the records again from the same settings (the audience chosen changed)."""
-        if self._visible_now:
+        if on_the_shown_tab(self):
             self._render_preview()
         else:
             self._render_pending = True
-
-    @property
-    def _visible_now(self) -> bool:
-        return (
-            self.is_mounted and self.display and self.parent is not None and (self.parent.display)
-        )
 
     def on_mount(self) -> None:
         if self._render_pending:  # told before its tab was first shown

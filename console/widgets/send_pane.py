@@ -18,6 +18,7 @@ from textual.widgets import Button, DataTable, Input, Label, Select, Static, Swi
 
 from console.messages import ActionChosen, BurstRequest, SendRequested
 from console.widgets.preview_pane import action_select
+from console.widgets.shown import on_the_shown_tab
 from console.widgets.themed import themed
 from engine.event_digest import DeliveryTally
 from engine.events import DeliveryGaveUp, RateAdjusted, RecordDelivered
@@ -113,10 +114,6 @@ class SendPane(Vertical):
         if self._report is not None:
             self.query_one("#send-summary", Static).update(self._report)
         self._show_progress()
-
-    @property
-    def _shown_now(self) -> bool:
-        return self.is_mounted and self.parent is not None and self.parent.display
 
     def on_show(self) -> None:
         if self._rows_not_drawn:
@@ -220,7 +217,7 @@ class SendPane(Vertical):
             f"{tally.throttled} throttled{pace}",
             "$text-muted",
         )
-        if self._shown_now:
+        if on_the_shown_tab(self):
             self.query_one("#send-tally", Static).update(self._tally)
         elif self.is_mounted:
             self._redraw_on_show = True
@@ -233,7 +230,7 @@ class SendPane(Vertical):
         self._rows.extend(rows)
         if not self.is_mounted:
             return
-        if not self._shown_now:
+        if not on_the_shown_tab(self):
             self._rows_not_drawn += len(rows)  # more than are kept: the table starts over
             return
         self._draw_results(rows)
@@ -275,7 +272,7 @@ class SendPane(Vertical):
         if line == self._progress:
             return
         self._progress = line
-        if self._shown_now:
+        if on_the_shown_tab(self):
             self._show_progress()
         elif self.is_mounted:
             self._redraw_on_show = True
