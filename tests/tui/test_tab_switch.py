@@ -7,6 +7,7 @@ from pathlib import Path
 
 from driving import make_app, run_scenario, sandbox_settings, screen_text, settle
 from textual.pilot import Pilot
+from textual.widget import Widget
 
 from console.app import FirehoseConsoleApp
 from console.commands import CONSOLE_ACTIONS
@@ -19,6 +20,16 @@ def _shown_key_set(app: FirehoseConsoleApp) -> KeySet:
     shown = [key_set for key_set in app.query_one(KeyFooter).query(KeySet) if key_set.display]
     assert len(shown) == 1
     return shown[0]
+
+
+def _restyled_as_textual_would(app: FirehoseConsoleApp, widget: Widget) -> list[list[str]]:
+    """Restyle ``widget`` and every child, as Textual would on its focus change, and check that
+    no child's style changes: none had gone stale. The children's styles."""
+    children = list(widget.walk_children())
+    look = [child._css_styles.css_lines for child in children]
+    app.update_styles(widget)
+    assert [child._css_styles.css_lines for child in children] == look
+    return look
 
 
 def test_a_tab_shown_again_shows_the_keys_built_for_it_before(tmp_path: Path) -> None:
@@ -56,16 +67,12 @@ def test_the_verify_pane_restyles_alone_when_focused_and_no_child_goes_stale(
         pane = app.query_one(VerifyPane)
         assert app.focused is pane
         assert pane.has_pseudo_class("focus")
-        children = list(pane.walk_children())
-        assert len(children) > 10  # the checklist is shown
-        as_left = [child._css_styles.css_lines for child in children]
-        app.update_styles(pane)  # what Textual would have done: the pane and every child
-        assert [child._css_styles.css_lines for child in children] == as_left
+        assert len(list(pane.walk_children())) > 10  # the checklist is shown
+        as_left = _restyled_as_textual_would(app, pane)
         await pilot.press("f6")
         await settle(pilot)
         assert not pane.has_pseudo_class("focus")
-        app.update_styles(pane)
-        assert [child._css_styles.css_lines for child in children] == as_left
+        assert _restyled_as_textual_would(app, pane) == as_left
 
     run_scenario(app, scenario)
 
@@ -80,16 +87,11 @@ def test_the_action_picker_restyles_its_shown_line_alone_and_no_child_goes_stale
         await settle(pilot)
         picker = app.query_one("#preview-action", ActionSelect)
         assert app.focused is picker
-        children = list(picker.walk_children())
-        focused_look = [child._css_styles.css_lines for child in children]
-        app.update_styles(picker)  # what Textual would have done: the picker and every child
-        assert [child._css_styles.css_lines for child in children] == focused_look
+        focused_look = _restyled_as_textual_would(app, picker)
         await pilot.press("f3")
         await settle(pilot)
-        blurred_look = [child._css_styles.css_lines for child in children]
+        blurred_look = _restyled_as_textual_would(app, picker)
         assert blurred_look != focused_look  # the shown line lost its focus style
-        app.update_styles(picker)
-        assert [child._css_styles.css_lines for child in children] == blurred_look
 
     run_scenario(app, scenario)
 
