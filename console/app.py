@@ -131,7 +131,6 @@ class FirehoseConsoleApp(SessionApp):
         self._focus_into_tab = False  # set by show_tab: focus follows into the tab shown
         self._tab_frame_due = False  # a tab was switched to and its first frame is not out yet
         self._keys_tab: str | None = None  # the tab check_action answers for, if not the shown one
-        self._watching_layouts = False
         self._quit_after_save = False  # "Save and quit": the save's success ends the console
         # Every tab but Settings is built when first shown (a quicker first screen); until
         # then its pane keeps what it is told and shows it once mounted.
@@ -167,6 +166,9 @@ class FirehoseConsoleApp(SessionApp):
 
     def on_mount(self) -> None:
         self._tabs = self.query_one(TabbedContent)  # check_action runs often: no query there
+        self._tabs.screen.screen_layout_refresh_signal.subscribe(
+            self, self._let_the_frame_out, immediate=True
+        )
         self.start_event_pump()
         self._show_status()
         self.preview_pane.show(self.form.last_valid)
@@ -699,11 +701,6 @@ class FirehoseConsoleApp(SessionApp):
         self.refresh_bindings()
         tabs.screen.query_one(KeyFooter).show_keys()  # the tab's keys, with its first paint
         self._tab_frame_due = True
-        if not self._watching_layouts:
-            self._watching_layouts = True
-            tabs.screen.screen_layout_refresh_signal.subscribe(
-                self, self._let_the_frame_out, immediate=True
-            )
 
     def _let_the_frame_out(self, screen: Screen[object]) -> None:
         """Called as each layout's frame is handed to the thread that writes it to the terminal.
