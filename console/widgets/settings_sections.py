@@ -141,15 +141,29 @@ class FormSection(Vertical):
             self.mount(Static(text, classes="section-problem"), after=0)
 
 
+# Scrolls tried at most while the form is still growing around a widget brought into view.
+VIEW_ATTEMPTS = 3
+
+
 def bring_into_view(widget: Widget, *, top: bool = False) -> None:
     """Scroll ``widget`` into view once the rows just mounted around it are laid out (the
-    first refresh mounts them, the second gives the form its new height)."""
+    first refresh mounts them, the second gives the form its new height). On a busy machine
+    the form may still be growing then, and a scroll cannot go past the height it has: while
+    ``widget`` is not wholly in view after a refresh, it is scrolled again, a few times at
+    most (a widget taller than the view never is)."""
 
-    def scroll() -> None:
-        if widget.is_attached:
-            widget.scroll_visible(animate=False, top=top)
+    def scroll(attempts_left: int) -> None:
+        if not widget.is_attached:
+            return
+        widget.scroll_visible(animate=False, top=top)
+        if attempts_left > 1:
+            widget.call_after_refresh(scroll_if_out_of_view, attempts_left - 1)
 
-    widget.call_after_refresh(widget.call_after_refresh, scroll)
+    def scroll_if_out_of_view(attempts_left: int) -> None:
+        if widget.is_attached and not widget.screen.can_view_entire(widget):
+            scroll(attempts_left)
+
+    widget.call_after_refresh(widget.call_after_refresh, scroll, VIEW_ATTEMPTS)
 
 
 def form_sections(
