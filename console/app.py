@@ -27,7 +27,7 @@ from textual.dom import DOMNode
 from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import Footer, TabbedContent, TabPane, Tabs
+from textual.widgets import Footer, Select, TabbedContent, TabPane, Tabs
 
 from console.commands import (
     ACTION_TABS,
@@ -596,7 +596,13 @@ class FirehoseConsoleApp(SessionApp):
     def _remember_focus(self, event: events.DescendantFocus) -> None:
         pane = next((node for node in event.widget.ancestors if isinstance(node, TabPane)), None)
         if pane is not None and pane.id:
-            self._last_focused[pane.id] = event.widget
+            # An open picker's list closes when the tab is left: coming back, the picker itself
+            # takes the focus, not its hidden list (where keys would change the value unseen).
+            picker = next(
+                (node for node in event.widget.ancestors_with_self if isinstance(node, Select)),
+                None,
+            )
+            self._last_focused[pane.id] = picker or event.widget
         row = next((node for node in event.widget.ancestors if isinstance(node, FieldRow)), None)
         if row is not None and self.side_preview is not None and self.side_preview.display:
             self.side_preview.follow(row.key)  # the preview follows the field being edited

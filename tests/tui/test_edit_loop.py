@@ -22,7 +22,7 @@ from driving import (
 )
 from textual.command import CommandPalette
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input, OptionList
+from textual.widgets import DataTable, Input, OptionList, Select
 
 from console.app import FirehoseConsoleApp
 from console.widgets.dialogs import ChoiceScreen, ConfirmScreen, KeysScreen
@@ -283,5 +283,36 @@ def test_opening_a_folded_section_scrolls_it_into_view(tmp_path: Path) -> None:
         assert scroller.scroll_y > 0
         first_row = field(app, "delivery.max_attempts")
         assert scroller.region.y <= first_row.region.y < scroller.region.bottom
+
+    run_scenario(app, scenario)
+
+
+def test_a_picker_left_open_on_another_tab_comes_back_closed_and_focused(
+    tmp_path: Path,
+) -> None:
+    """Leaving a tab with a picker's list open closes the list; coming back focuses the picker,
+    so the next keys open it again instead of moving through a hidden list (where enter would
+    change the region unseen)."""
+    app = make_app(sandbox_settings(tmp_path), auto_verify=False)
+
+    async def scenario(app: FirehoseConsoleApp, pilot: Pilot[int]) -> None:
+        region = field(app, "connections.travel.region").query_one(Select)
+        before = region.value
+        region.focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert region.expanded
+        await pilot.press("f2")
+        await settle(pilot)
+        await pilot.press("f1")
+        await settle(pilot)
+        assert app.focused is region
+        assert not region.expanded
+        await pilot.press("down")
+        await settle(pilot)
+        assert region.expanded  # the list shows again, on the region as it is
+        await pilot.press("enter")
+        await settle(pilot)
+        assert region.value == before
 
     run_scenario(app, scenario)
