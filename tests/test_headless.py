@@ -45,8 +45,8 @@ def test_cli_preview_path_loads_neither_textual_nor_moto() -> None:
 
 def test_the_consoles_first_screen_loads_no_send_path_dialog_or_botocore() -> None:
     """What the console imports before its first frame is start-up time (README:
-    "Performance"): the send path, the verification, the landed reader, botocore and the
-    dialogs load when first used."""
+    "Performance"): the send path, the landed reader, the sandbox, botocore and the dialogs
+    load when first used."""
     loaded = modules_after("import console.cli, console.app")
     later = {
         "engine.delivery",
@@ -55,6 +55,8 @@ def test_the_consoles_first_screen_loads_no_send_path_dialog_or_botocore() -> No
         "engine.outbox",
         "engine.operator",
         "engine.permissions",
+        "engine.landed",
+        "engine.sandbox",
         "botocore",
         "console.widgets.dialogs",
         "console.widgets.send_confirm",
