@@ -478,10 +478,10 @@ class FirehoseConsoleApp(SessionApp):
         )
 
     def _send_target(self) -> SendTarget:
-        report = self.verify_pane.report
-        session = self.session
         from console.widgets.send_confirm import SendTarget
 
+        report = self.verify_pane.report
+        session = self.session
         return SendTarget(
             account=report.account_id if report is not None else None,
             region=session.connection.region,

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.alerts import Alert, AlertBoard, alert_document
-from engine.dead_letters import DeadLetter, DeadLetterJournal, UnknownDeadLetters, find_letter
 from engine.events import EventSink, InterruptedRunRecovered, ignore_events
 from engine.records import (
     Action,
@@ -38,6 +37,7 @@ from engine.settings_file import LoadedSettings
 if TYPE_CHECKING:
     from botocore.client import BaseClient
 
+    from engine.dead_letters import DeadLetter, DeadLetterJournal
     from engine.delivery import Deliverer, DeliveryOutcome
     from engine.destination import Destination
     from engine.gateway import ClientHook, FirehoseGateway, GatewayConfig
@@ -325,6 +325,8 @@ class ConsoleSession:
         return f"{self.connection_name}.sandbox" if self.uses_sandbox else self.connection_name
 
     def dead_letter_journal(self) -> DeadLetterJournal:
+        from engine.dead_letters import DeadLetterJournal
+
         return DeadLetterJournal.for_connection(
             self.settings.delivery, self._journal_name(), on_quarantine=self._quarantined.append
         )
@@ -749,6 +751,8 @@ def _chosen_letters(
 ) -> list[DeadLetter]:
     """The letters of ``message_ids`` (ids or unique prefixes), each once, in journal order;
     ``UnknownDeadLetters`` when any id matches no single letter."""
+    from engine.dead_letters import UnknownDeadLetters, find_letter
+
     by_id = {letter.message_id: letter for letter in letters}
     found = {wanted: by_id.get(wanted) or find_letter(letters, wanted) for wanted in message_ids}
     unknown = [wanted for wanted, letter in found.items() if letter is None]

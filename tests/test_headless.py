@@ -45,8 +45,8 @@ def test_cli_preview_path_loads_neither_textual_nor_moto() -> None:
 
 def test_the_consoles_first_screen_loads_no_send_path_dialog_or_botocore() -> None:
     """What the console imports before its first frame is start-up time (README:
-    "Performance"): the send path, the landed reader, the sandbox, botocore and the dialogs
-    load when first used."""
+    "Performance"): the send path, the journals, the landed reader, the sandbox, botocore and
+    the dialogs load when first used."""
     loaded = modules_after("import console.cli, console.app")
     later = {
         "engine.delivery",
@@ -57,6 +57,8 @@ def test_the_consoles_first_screen_loads_no_send_path_dialog_or_botocore() -> No
         "engine.permissions",
         "engine.landed",
         "engine.sandbox",
+        "engine.dead_letters",
+        "engine.jsonl",
         "botocore",
         "console.widgets.dialogs",
         "console.widgets.send_confirm",
