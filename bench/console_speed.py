@@ -15,11 +15,14 @@ milliseconds.
   switches, and the console's resident memory before and at the end of the burst;
 - with ``--memory N`` (0, the default, skips it): the console's peak resident memory over a
   burst of N records and over one of 3N, each in a fresh console, and their ratio (flat in N:
-  about 1).
+  about 1);
+- with ``--also PATH``: the launch of the console of another checkout too (its ``.venv``),
+  interleaved with the two others, for a before/after in one run.
 
 Needs tmux. Prints the figures and the ratios with the machine's load.
 
     python bench/console_speed.py [--launches 5] [--switches 30] [--burst 100000] [--memory N]
+        [--also PATH]
 """
 
 from __future__ import annotations
@@ -72,13 +75,15 @@ def bare_app() -> Subject:
     )
 
 
-def console(state: Path) -> Subject:
-    command = (
-        f"env XDG_STATE_HOME={state} {Path(PYTHON).parent / 'firehose-console'} "
-        f"--settings {state / 'absent-settings.toml'}"
-    )
+def console(state: Path, tree: Path | None = None) -> Subject:
+    """This tree's console, or with ``tree`` the console installed in that checkout's
+    ``.venv`` (another version, for a before/after in one run)."""
+    script = Path(PYTHON).parent / "firehose-console"
+    if tree is not None:
+        script = tree / ".venv" / "bin" / "firehose-console"
+    command = f"env XDG_STATE_HOME={state} {script} --settings {state / 'absent-settings.toml'}"
     return Subject(
-        "firehose-console",
+        "firehose-console" if tree is None else f"firehose-console at {tree}",
         command,
         (
             "· sandbox",
@@ -324,6 +329,12 @@ def main() -> int:
     parser.add_argument("--switches", type=int, default=30)
     parser.add_argument("--burst", type=int, default=100_000)
     parser.add_argument("--memory", type=int, default=0, help="bursts of N and 3N: peak memory")
+    parser.add_argument(
+        "--also",
+        type=Path,
+        help="launch the console of this checkout too (its .venv, its bytecode compiled), "
+        "interleaved with the others: a before/after of the launch in one run",
+    )
     options = parser.parse_args()
     if subprocess.run(["which", "tmux"], capture_output=True).returncode != 0:
         print("console_speed: tmux is not installed; nothing measured.", file=sys.stderr)
@@ -332,9 +343,11 @@ def main() -> int:
     print(f"console speed: {machine()}; load average {load_average()}")
     with tempfile.TemporaryDirectory(prefix="console-speed-") as folder:
         bare, tui = bare_app(), console(Path(folder))
-        launches: dict[str, list[Launch]] = {bare.name: [], tui.name: []}
+        other = console(fresh_state(Path(folder), "also"), options.also) if options.also else None
+        launched = (bare, tui) if other is None else (bare, other, tui)
+        launches: dict[str, list[Launch]] = {subject.name: [] for subject in launched}
         for _ in range(options.launches):
-            for subject in (bare, tui):
+            for subject in launched:
                 launches[subject.name].append(launch(subject))
 
         switches: dict[str, list[float]] = {}
@@ -387,6 +400,17 @@ def main() -> int:
         f"| CPU spent up to the first full screen, median | {ms(bare_cpu)} | "
         f"{ms(tui_cpu)} | {tui_cpu / bare_cpu:.2f} | |"
     )
+    if other is not None:
+        other_launch = statistics.median(each.wall for each in launches[other.name])
+        other_cpu = statistics.median(each.cpu for each in launches[other.name])
+        print(
+            f"| launch, the console at {options.also} | {ms(bare_launch)} | {ms(other_launch)} | "
+            f"{other_launch / bare_launch:.2f} | |"
+        )
+        print(
+            f"| CPU to the first full screen, the console at {options.also} | {ms(bare_cpu)} | "
+            f"{ms(other_cpu)} | {other_cpu / bare_cpu:.2f} | |"
+        )
     bare_switch, tui_switch = p95(switches[bare.name]), p95(switches[tui.name])
     print(
         f"| tab switch, key to content, p95 of {options.switches} | {ms(bare_switch)} | "

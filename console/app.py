@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import partial
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import events, on
 from textual.actions import ActionParseResult
@@ -55,24 +55,13 @@ from console.messages import (
 from console.send_progress import RunningSend
 from console.session_app import Clock, SessionApp
 from console.widgets.alerts_pane import AlertsPane, recovery_summary
-from console.widgets.dead_letters_pane import DeadLettersBrowser
 from console.widgets.delivered_pane import DeliveredPane
-from console.widgets.dialogs import (
-    AddConnectionScreen,
-    ChoiceScreen,
-    ChooseAudienceScreen,
-    ChooseConnectionScreen,
-    ConfirmScreen,
-    KeysScreen,
-)
 from console.widgets.key_footer import KeyFooter
 from console.widgets.preview_pane import PreviewPane
-from console.widgets.send_confirm import ConfirmSendScreen, SendConfirmed, SendTarget
 from console.widgets.send_pane import SendPane
 from console.widgets.settings_fields import FieldRow
 from console.widgets.settings_form import SettingsForm
 from console.widgets.status_line import StatusLine, VerificationState
-from console.widgets.target_choice import ChooseTargetScreen
 from console.widgets.verify_pane import VerifyPane
 from engine.event_digest import DeliveryTally
 from engine.events import DeliveryGaveUp, InterruptedRunRecovered, RecordDelivered
@@ -80,6 +69,12 @@ from engine.records import Action, OutgoingMessage
 from engine.settings import ALL_AUDIENCES, Settings
 from engine.settings_file import LoadedSettings
 from engine.verification import policy_file_path
+
+# The dialogs and the dead-letter browser are imported where they open, not here: the first
+# screen needs none of them (README: "Performance").
+if TYPE_CHECKING:
+    from console.widgets.dialogs import ConfirmScreen
+    from console.widgets.send_confirm import SendConfirmed, SendTarget
 
 PROGRESS_INTERVAL_SECONDS = 0.25  # how often a running send's progress line is redrawn
 QUIT_WAIT_SECONDS = 4.0  # quitting waits this long at most for a cancelled send's last calls
@@ -468,6 +463,8 @@ class FirehoseConsoleApp(SessionApp):
                 self._ask_before_sending = False
             self._start_send(message, what)
 
+        from console.widgets.send_confirm import ConfirmSendScreen
+
         self.push_screen(ConfirmSendScreen(what, self._send_target()), answered)
 
     def _needs_confirmation(self, message: SendRequested) -> bool:
@@ -481,6 +478,8 @@ class FirehoseConsoleApp(SessionApp):
         )
 
     def _send_target(self) -> SendTarget:
+        from console.widgets.send_confirm import SendTarget
+
         report = self.verify_pane.report
         session = self.session
         return SendTarget(
@@ -753,6 +752,8 @@ class FirehoseConsoleApp(SessionApp):
         self.run_replay(self.session)
 
     def action_browse_dead_letters(self, select: str = "") -> None:
+        from console.widgets.dead_letters_pane import DeadLettersBrowser
+
         browser = DeadLettersBrowser(
             lambda: self._started(self.session),
             self.alerts_pane.record_console_failure,
@@ -805,6 +806,8 @@ class FirehoseConsoleApp(SessionApp):
         if isinstance(self.screen, ModalScreen):
             return
         tab = self._tabs.active if self._tabs is not None else "settings"
+        from console.widgets.dialogs import KeysScreen
+
         self.push_screen(KeysScreen(keys_text(self, tab)))
 
     def action_go_to_field(self) -> None:
@@ -861,6 +864,8 @@ class FirehoseConsoleApp(SessionApp):
                 return
             self.run_save(settings.model_copy(update={"target": target}), connection_name, False)
 
+        from console.widgets.target_choice import ChooseTargetScreen
+
         self.push_screen(
             ChooseTargetScreen(
                 str(self.loaded.path), connection.delivery_stream_name, connection.region
@@ -877,6 +882,8 @@ class FirehoseConsoleApp(SessionApp):
                 self.run_reload(self.loaded.path)
             else:
                 self._quit_after_save = False
+
+        from console.widgets.dialogs import ChoiceScreen
 
         self.push_screen(
             ChoiceScreen(
@@ -914,6 +921,8 @@ class FirehoseConsoleApp(SessionApp):
                 await self._show_saved_settings()
                 self.notify("Unsaved edits dropped.", title="Revert")
 
+        from console.widgets.dialogs import ConfirmScreen
+
         self.push_screen(
             ConfirmScreen(
                 f"Drop your unsaved edits and show the settings as saved in {self.loaded.path}?",
@@ -933,6 +942,8 @@ class FirehoseConsoleApp(SessionApp):
         async def switch(name: str) -> None:
             await self.form.load(self.loaded, name)
             self._replace_session(name, keep_alerts=False)
+
+        from console.widgets.dialogs import ChooseConnectionScreen
 
         self.push_screen(ChooseConnectionScreen(names, self.form.connection_name), chosen)
 
@@ -956,6 +967,8 @@ class FirehoseConsoleApp(SessionApp):
             if self.side_preview is not None:
                 self.side_preview.rebuild()
 
+        from console.widgets.dialogs import ChooseAudienceScreen
+
         self.push_screen(ChooseAudienceScreen(choices, self.session.audience_name or ""), chosen)
 
     def action_add_connection(self) -> None:
@@ -966,6 +979,8 @@ class FirehoseConsoleApp(SessionApp):
         def answered(confirmed: bool | None) -> None:
             if confirmed:
                 self._add_connection()
+
+        from console.widgets.dialogs import ConfirmScreen
 
         self.push_screen(
             ConfirmScreen(
@@ -988,6 +1003,8 @@ class FirehoseConsoleApp(SessionApp):
                 await self.form.load(self.loaded, answer[0], shown=settings)
                 self.notify(f"Connection {answer[0]} added: ctrl+s saves it and switches to it.")
 
+        from console.widgets.dialogs import AddConnectionScreen
+
         self.push_screen(AddConnectionScreen(check), added)
 
     async def action_quit(self) -> None:
@@ -999,6 +1016,8 @@ class FirehoseConsoleApp(SessionApp):
             self._ask_about_unsaved_then_quit()
             return
         unsaved = " and lose your unsaved settings changes" if self.form.dirty else ""
+        from console.widgets.dialogs import ConfirmScreen
+
         self._quit_question = ConfirmScreen(
             f"{running.what} is running ({running.settled_count:,} of {running.total:,} done). "
             f"Stop it{unsaved} and quit? What is not sent is kept as never sent. "
@@ -1025,6 +1044,8 @@ class FirehoseConsoleApp(SessionApp):
                 self.action_save_settings()
             elif answer == "discard":
                 self._exit_now()
+
+        from console.widgets.dialogs import ChoiceScreen
 
         self.push_screen(
             ChoiceScreen(
@@ -1060,6 +1081,8 @@ class FirehoseConsoleApp(SessionApp):
         def answered(confirmed: bool | None) -> None:
             if confirmed:
                 self.call_next(then, *args)
+
+        from console.widgets.dialogs import ConfirmScreen
 
         self.push_screen(ConfirmScreen(question, "Discard changes"), answered)
 

@@ -22,9 +22,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from console.malloc_arenas import limit_malloc_arenas
 from console.version import VersionAction
-from engine.dead_letters import ReplayInProgress, UnknownDeadLetters
 from engine.events import ignore_events
-from engine.jsonl import JournalWriteFailed
 from engine.records import MAX_BURST_COUNT, Action, preview_document
 from engine.settings import ALL_AUDIENCES
 from engine.settings_file import (
@@ -505,6 +503,16 @@ def _run_console(arguments: argparse.Namespace) -> int:
         gc.enable()
 
 
+def _refusals() -> tuple[type[Exception], ...]:
+    """What the engine refuses with a message of its own (a journal it cannot write, a replay
+    already running, dead letters that are not there): one line, status 1. Imported when a
+    command has failed, not at every start (README: "Performance")."""
+    from engine.dead_letters import ReplayInProgress, UnknownDeadLetters
+    from engine.jsonl import JournalWriteFailed
+
+    return (JournalWriteFailed, ReplayInProgress, UnknownDeadLetters)
+
+
 def _fail(message: str, status: int, arguments: argparse.Namespace | None) -> int:
     """Print an error on stderr, any secret masked, and return the exit status."""
     loaded: LoadedSettings | None = getattr(arguments, "loaded", None)
@@ -556,7 +564,7 @@ def _main(argv: Sequence[str] | None) -> int:
         return _fail(_bad_settings(error), EXIT_USAGE, arguments)
     except BrokenPipeError:
         raise  # not an error of ours: main ends quietly
-    except (JournalWriteFailed, ReplayInProgress, UnknownDeadLetters) as error:
+    except _refusals() as error:
         return _fail(str(error), EXIT_FAILED, arguments)
     except KeyboardInterrupt:
         return _fail("interrupted", 130, arguments)

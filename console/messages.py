@@ -11,18 +11,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from engine.dead_letters import DeadLetter
-from engine.event_digest import EventDigest
-from engine.landed import LandedReport
-from engine.records import Action
-from engine.sandbox import DeliveredRecord
-from engine.session import SendReport
-from engine.settings import Settings
-from engine.settings_file import LoadedSettings, SettingsProblem
-from engine.verification import VerificationReport
+if TYPE_CHECKING:  # what the messages carry, named only: the console's start needs none of it
+    from engine.dead_letters import DeadLetter
+    from engine.event_digest import EventDigest
+    from engine.landed import LandedReport
+    from engine.records import Action
+    from engine.sandbox import DeliveredRecord
+    from engine.session import SendReport
+    from engine.settings import Settings
+    from engine.settings_file import LoadedSettings, SettingsProblem
+    from engine.verification import VerificationReport
 
 
 class EventsDigested(Message):

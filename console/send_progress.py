@@ -12,9 +12,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from engine.delivery import DeliveryOutcome
 from engine.event_digest import DeliveryTally
+
+if TYPE_CHECKING:  # named only: the console's start needs no send path
+    from engine.delivery import DeliveryOutcome
 
 
 def _count(number: int) -> str:

@@ -10,11 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from engine.alerts import Alert
-from engine.dead_letters import DeadLetter
-from engine.failures import Failure
-from engine.records import MessageKind
+if TYPE_CHECKING:  # named in the events' fields only: importing them here slowed every start
+    from engine.alerts import Alert
+    from engine.dead_letters import DeadLetter
+    from engine.failures import Failure
+    from engine.records import MessageKind
 
 
 @dataclass(frozen=True)

@@ -11,20 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum, StrEnum
 
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    ConnectionClosedError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
-    NoCredentialsError,
-    PartialCredentialsError,
-    ReadTimeoutError,
-)
-from botocore.exceptions import (
-    ConnectionError as BotocoreConnectionError,
-)
-
 
 class AlertType(StrEnum):
     """The System Alerts, named as upstream's dashboard names them."""
@@ -197,6 +183,22 @@ def classify_code(code: str, message: str = "", http_status: int | None = None) 
 
 def classify(error: BaseException) -> Failure:
     """A Failure for any exception a Firehose or STS call raised."""
+    # Here, not at the top: the table above is read at every start (alerts, the console's
+    # panes), botocore only once a call has failed.
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        ConnectionClosedError,
+        ConnectTimeoutError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        PartialCredentialsError,
+        ReadTimeoutError,
+    )
+    from botocore.exceptions import (
+        ConnectionError as BotocoreConnectionError,
+    )
+
     if isinstance(error, ClientError):
         details = error.response.get("Error", {})
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")

@@ -13,9 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.delivery import DeliveryOutcome
 from engine.jsonl import (
     JournalWriteFailed,
     append_json_lines,
@@ -24,6 +23,9 @@ from engine.jsonl import (
 )
 from engine.settings import DeliverySettings
 from engine.state_dir import state_directory
+
+if TYPE_CHECKING:  # named only: the landed reader needs no send path
+    from engine.delivery import DeliveryOutcome
 
 # The newest entries kept: `landed` checks each one, so the journal stays a recent window.
 MAX_LANDED_ENTRIES = 1_000

@@ -1,7 +1,10 @@
 """One console session: the settings, the connection in use, its gateway, alerts and journals.
 
 Both fronts (CLI and TUI) drive the engine through this facade, so they do the same verify,
-preview and send. The embedded sandbox (and moto with it) is imported only when used.
+preview and send. The embedded sandbox (and moto with it) is imported only when used, and so
+are the send path, the verification, the landed reader and the operator's clients: a front
+that opens a session to show it (the console's first screen) needs none of them (README:
+"Performance").
 """
 
 from __future__ import annotations
@@ -18,20 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.alerts import Alert, AlertBoard, alert_document
-from engine.burst import stream_messages
-from engine.dead_letters import DeadLetter, DeadLetterJournal, UnknownDeadLetters, find_letter
-from engine.delivery import Deliverer, DeliveryOutcome, RetryPolicy
-from engine.destination import Destination, read_destination, undescribed_destination
 from engine.events import EventSink, InterruptedRunRecovered, ignore_events
-from engine.failures import classify
-from engine.gateway import ClientHook, FirehoseGateway, GatewayConfig
-from engine.jsonl import Quarantined
-from engine.landed import LandedReader, LandedReport
-from engine.landed_journal import LandedJournal
-from engine.operator import OperatorClients, S3ObjectStore, describe_operator
-from engine.outbox import Outbox
-from engine.permissions import operator_checks
-from engine.quotas import direct_put_quota
 from engine.records import (
     Action,
     OutgoingMessage,
@@ -43,12 +33,21 @@ from engine.records import burst_messages as build_burst_messages
 from engine.regions import partition_of
 from engine.settings import ALL_AUDIENCES, ConnectionSettings, Settings
 from engine.settings_file import LoadedSettings
-from engine.verification import VerificationReport, verify_connection
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
 
+    from engine.dead_letters import DeadLetter, DeadLetterJournal
+    from engine.delivery import Deliverer, DeliveryOutcome
+    from engine.destination import Destination
+    from engine.gateway import ClientHook, FirehoseGateway, GatewayConfig
+    from engine.jsonl import Quarantined
+    from engine.landed import LandedReader, LandedReport
+    from engine.landed_journal import LandedJournal
+    from engine.operator import OperatorClients
+    from engine.outbox import Outbox
     from engine.sandbox import DeliveredRecord, EmbeddedSandbox
+    from engine.verification import VerificationReport
 
 
 # During a long send the landed journal is written when a chunk starts, at most once in this
@@ -280,6 +279,8 @@ class ConsoleSession:
         return 1 if self.uses_sandbox else self.settings.delivery.concurrency
 
     def gateway(self) -> FirehoseGateway:
+        from engine.gateway import FirehoseGateway
+
         with self._start_lock:
             if self._gateway is None:
                 self._gateway = FirehoseGateway(
@@ -290,6 +291,8 @@ class ConsoleSession:
             return self._gateway
 
     def _gateway_config(self) -> GatewayConfig:
+        from engine.gateway import GatewayConfig
+
         delivery = self.settings.delivery
         common: dict[str, Any] = {
             "region": self.connection.region,
@@ -322,6 +325,8 @@ class ConsoleSession:
         return f"{self.connection_name}.sandbox" if self.uses_sandbox else self.connection_name
 
     def dead_letter_journal(self) -> DeadLetterJournal:
+        from engine.dead_letters import DeadLetterJournal
+
         return DeadLetterJournal.for_connection(
             self.settings.delivery, self._journal_name(), on_quarantine=self._quarantined.append
         )
@@ -334,6 +339,8 @@ class ConsoleSession:
     def outbox(self) -> Outbox:
         """This connection's outbox, opened on first use; opening it recovers what an
         interrupted run left there (see ``recover_interrupted``)."""
+        from engine.outbox import Outbox
+
         with self._outbox_lock:
             if self._outbox is None:
                 outbox = Outbox.for_connection(
@@ -365,6 +372,8 @@ class ConsoleSession:
         return list(self._recovered)
 
     def deliverer(self) -> Deliverer:
+        from engine.delivery import Deliverer, RetryPolicy
+
         return Deliverer(
             self.gateway(),
             RetryPolicy.from_settings(self.settings.delivery),
@@ -381,6 +390,9 @@ class ConsoleSession:
 
     def verify(self) -> VerificationReport:
         """The README's "Verification" checklist against the connection's stream; sends nothing."""
+        from engine.permissions import operator_checks
+        from engine.verification import verify_connection
+
         return verify_connection(
             self.gateway(),
             stream_name=self.stream_name,
@@ -554,6 +566,9 @@ class ConsoleSession:
             if on_outcome is not None:
                 on_outcome(outcome)
 
+        from engine.burst import stream_messages
+        from engine.quotas import direct_put_quota
+
         region = self.connection.region
         consumed = stream_messages(
             deliverer,
@@ -645,12 +660,16 @@ class ConsoleSession:
     # -- where records land (README "Where records land") ---------------------------------
 
     def landed_journal(self) -> LandedJournal:
+        from engine.landed_journal import LandedJournal
+
         return LandedJournal.for_connection(self.settings.delivery, self._journal_name())
 
     def operator_description(self) -> str:
         """Who reads the destination and runs the permission check."""
         if self.uses_sandbox:
             return "the embedded sandbox's own identity"
+        from engine.operator import describe_operator
+
         return describe_operator(self.settings.operator)
 
     def operator_client(self, service: str) -> BaseClient:
@@ -660,6 +679,8 @@ class ConsoleSession:
 
             # One retry at most: an emulator's 500 for a call it lacks is not worth five.
             return self.sandbox().client(service, Config(retries={"total_max_attempts": 2}))
+        from engine.operator import OperatorClients
+
         with self._start_lock:
             if self._operator is None:
                 self._operator = OperatorClients(
@@ -671,11 +692,18 @@ class ConsoleSession:
 
     def destination(self) -> Destination:
         """The stream's destination as ``landed`` reads it (DescribeDeliveryStream)."""
+        from engine.destination import read_destination
+
         return read_destination(self.gateway().describe_stream(self.stream_name))
 
     def landed(self, *, last: int | None = None) -> LandedReport:
         """Where each journaled record of this connection is now: landed, waiting, missing,
         failed at the destination, or unconfirmed (and why)."""
+        from engine.destination import undescribed_destination
+        from engine.failures import classify
+        from engine.landed import LandedReader
+        from engine.operator import S3ObjectStore
+
         entries = self.landed_journal().entries(last=last)
         try:
             destination = self.destination()  # starts the sandbox, on a sandbox session
@@ -723,6 +751,8 @@ def _chosen_letters(
 ) -> list[DeadLetter]:
     """The letters of ``message_ids`` (ids or unique prefixes), each once, in journal order;
     ``UnknownDeadLetters`` when any id matches no single letter."""
+    from engine.dead_letters import UnknownDeadLetters, find_letter
+
     by_id = {letter.message_id: letter for letter in letters}
     found = {wanted: by_id.get(wanted) or find_letter(letters, wanted) for wanted in message_ids}
     unknown = [wanted for wanted, letter in found.items() if letter is None]

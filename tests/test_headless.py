@@ -41,3 +41,29 @@ def test_cli_preview_path_loads_neither_textual_nor_moto() -> None:
     )
     assert "textual" not in loaded
     assert "moto" not in loaded
+
+
+def test_the_consoles_first_screen_loads_no_send_path_dialog_or_botocore() -> None:
+    """What the console imports before its first frame is start-up time (README:
+    "Performance"): the send path, the journals, the landed reader, the sandbox, botocore and
+    the dialogs load when first used."""
+    loaded = modules_after("import console.cli, console.app")
+    later = {
+        "engine.delivery",
+        "engine.gateway",
+        "engine.burst",
+        "engine.outbox",
+        "engine.operator",
+        "engine.permissions",
+        "engine.landed",
+        "engine.sandbox",
+        "engine.dead_letters",
+        "engine.jsonl",
+        "botocore",
+        "console.widgets.dialogs",
+        "console.widgets.send_confirm",
+        "console.widgets.target_choice",
+        "console.widgets.dead_letters_pane",
+    }
+    assert "console.app" in loaded
+    assert later.isdisjoint(loaded), sorted(later & loaded)

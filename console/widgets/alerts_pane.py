@@ -20,7 +20,6 @@ from textual.widgets import Button, DataTable, Label, Static
 
 from console.widgets.themed import themed
 from engine.alerts import Alert, Severity
-from engine.dead_letters import DeadLetter
 from engine.events import (
     AttemptFailed,
     AttemptStarted,
@@ -34,6 +33,7 @@ from engine.events import (
 
 if TYPE_CHECKING:
     from console.widgets.attempt_log import AttemptLog
+    from engine.dead_letters import DeadLetter
 
 ATTEMPT_LOG_LINES = 500
 CONSOLE_FAILURE_SEVERITY = "error"

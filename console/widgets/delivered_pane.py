@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from textual import on
 from textual.app import ComposeResult
@@ -17,19 +18,27 @@ from textual.widgets import DataTable, Static
 
 from console.widgets.shown import on_the_shown_tab
 from console.widgets.themed import themed
-from engine.landed import LandedReport, LandedStatus, RecordLanding
-from engine.sandbox import DeliveredRecord
+
+# The landed reader (engine.landed) loads with the first report it reads: the console's first
+# screen has none to show (README: "Performance").
+if TYPE_CHECKING:
+    from engine.landed import LandedReport, LandedStatus, RecordLanding
+    from engine.sandbox import DeliveredRecord
 
 MAX_DELIVERED_ROWS = 500
 MAX_LANDING_ROWS = 200
 
-_STATUS_STYLES = {
-    LandedStatus.LANDED: "$success",
-    LandedStatus.WAITING: "$warning",
-    LandedStatus.MISSING: "$error",
-    LandedStatus.FAILED: "$error",
-    LandedStatus.UNCONFIRMED: "$text-muted",
-}
+
+def _status_style(status: LandedStatus) -> str:
+    from engine.landed import LandedStatus
+
+    return {
+        LandedStatus.LANDED: "$success",
+        LandedStatus.WAITING: "$warning",
+        LandedStatus.MISSING: "$error",
+        LandedStatus.FAILED: "$error",
+        LandedStatus.UNCONFIRMED: "$text-muted",
+    }[status]
 
 
 def _clock(moment: datetime | None) -> str:
@@ -37,6 +46,8 @@ def _clock(moment: datetime | None) -> str:
 
 
 def _where(landing: RecordLanding) -> str:
+    from engine.landed import LandedStatus
+
     if landing.status is LandedStatus.LANDED:
         return f"{_clock(landing.landed_at)} ({landing.latency_seconds:.0f} s)  {landing.location}"
     if landing.status is LandedStatus.FAILED:
@@ -48,6 +59,8 @@ def _where(landing: RecordLanding) -> str:
 
 def landing_summary(report: LandedReport, now: datetime) -> str:
     """One line: the counts, the countdown to the next record due, and what cannot be read."""
+    from engine.landed import LandedStatus
+
     counts = ", ".join(
         f"{report.count(status)} {status.value}"
         for status in LandedStatus
@@ -129,7 +142,7 @@ class DeliveredPane(Vertical):
         for landing in list(report.records)[-MAX_LANDING_ROWS:][::-1]:
             entry = landing.entry
             table.add_row(
-                Content.styled(landing.status.value, _STATUS_STYLES[landing.status]),
+                Content.styled(landing.status.value, _status_style(landing.status)),
                 themed(self, entry.audience),
                 themed(self, entry.kind),
                 themed(self, _clock(entry.acked_time)),
