@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
+import threading
 from functools import cache
+from typing import Any
 
 _PARTITIONS = ("aws", "aws-cn", "aws-us-gov")
+_lookup_lock = threading.Lock()  # the form's worker and a verification may ask at once
+
+
+@cache
+def _endpoint_data() -> Any:
+    """One botocore session for every lookup here, kept: each new session reads botocore's
+    endpoint data again, some 26,000 small objects in reference cycles once it is dropped,
+    which only a full garbage collection frees: a 40–100 ms stall of a console's screen in its
+    first seconds (README: "Performance")."""
+    import botocore.session
+
+    return botocore.session.get_session()
 
 
 @cache
 def firehose_regions() -> tuple[str, ...]:
     """Every region botocore knows Firehose to run in, sorted."""
-    import botocore.session
-
-    session = botocore.session.get_session()
     regions: set[str] = set()
-    for partition in _PARTITIONS:
-        regions.update(session.get_available_regions("firehose", partition_name=partition))
+    with _lookup_lock:
+        session = _endpoint_data()
+        for partition in _PARTITIONS:
+            regions.update(session.get_available_regions("firehose", partition_name=partition))
     return tuple(sorted(regions))
 
 
@@ -26,6 +39,5 @@ def is_firehose_region(region: str) -> bool:
 @cache
 def partition_of(region: str) -> str:
     """The AWS partition of ``region`` (aws, aws-cn, aws-us-gov, …), from botocore's data."""
-    import botocore.session
-
-    return str(botocore.session.get_session().get_partition_for_region(region))
+    with _lookup_lock:
+        return str(_endpoint_data().get_partition_for_region(region))
