@@ -39,3 +39,16 @@ def test_a_sandbox_session_keeps_its_operator_clients(tmp_path: Path) -> None:
         assert session.operator_client("sts") is not first
     finally:
         session.close()
+
+
+def test_the_regions_are_those_a_botocore_session_lists() -> None:
+    import botocore.session
+
+    session = botocore.session.get_session()
+    listed = {
+        region
+        for partition in ("aws", "aws-cn", "aws-us-gov")
+        for region in session.get_available_regions("firehose", partition_name=partition)
+    }
+    assert firehose_regions() == tuple(sorted(listed))
+    assert partition_of("us-gov-west-1") == session.get_partition_for_region("us-gov-west-1")
