@@ -144,8 +144,10 @@ class EmbeddedSandbox:
 
     def _start_server(self) -> None:
         _silence_server_logs()
+        from moto.firehose.responses import FirehoseResponse
+
         server = _start_moto_server(self.bind_address, self.start_timeout_seconds)
-        answer_put_record_batch_straight()
+        answer_put_record_batch_straight(FirehoseResponse)
         _keep_tracebacks_off_terminal(server)
         host, port = server.get_host_and_port()
         self._server = server

@@ -19,15 +19,14 @@ FIREHOSE_CONTENT_TYPE = "application/x-amz-json-1.1"
 moto_own: dict[str, Any] = {}
 
 
-def answer_put_record_batch_straight() -> None:
-    """Route moto's PutRecordBatch answers through ``_put_record_batch`` (once per process:
-    moto's response classes are shared by every server and mock in it)."""
-    from moto.firehose.responses import FirehoseResponse
-
-    if FirehoseResponse.put_record_batch is _put_record_batch:
+def answer_put_record_batch_straight(firehose_response: Any) -> None:
+    """Route the PutRecordBatch answers of ``firehose_response`` (moto's ``FirehoseResponse``,
+    passed in by the sandbox, the one module that imports moto) through ``_put_record_batch``,
+    once per process: moto's response classes are shared by every server and mock in it."""
+    if firehose_response.put_record_batch is _put_record_batch:
         return
-    moto_own["put_record_batch"] = FirehoseResponse.put_record_batch
-    FirehoseResponse.put_record_batch = _put_record_batch  # type: ignore[method-assign,assignment]
+    moto_own["put_record_batch"] = firehose_response.put_record_batch
+    firehose_response.put_record_batch = _put_record_batch
 
 
 def _put_record_batch(response: Any) -> tuple[str, dict[str, str]]:
