@@ -136,3 +136,34 @@ def test_what_the_start_built_is_out_of_the_collectors_way_once_it_is_done(tmp_p
         assert not any(each is built_late for each in gc.get_objects())
 
     run_scenario(app, scenario)
+
+
+def test_a_tab_shown_again_is_laid_out_once(tmp_path: Path) -> None:
+    """The footer's keys and the form's help line change with the tab: they are laid out with
+    it, not in a second pass over the whole screen after it (README: "Performance")."""
+    app = make_app(sandbox_settings(tmp_path), auto_verify=False)
+
+    async def scenario(app: FirehoseConsoleApp, pilot: Pilot[int]) -> None:
+        footer = app.query_one(KeyFooter)
+        for _ in range(100):  # the hidden tabs are built one by one, then their keys
+            if len(footer.query(KeySet)) >= 6:
+                break
+            await pilot.pause(0.05)
+        for key in ("f2", "f3", "f1"):  # every tab here shown once
+            await pilot.press(key)
+            await settle(pilot)
+        screen = app.screen
+        lay_out = screen._refresh_layout
+        passes: list[str] = []
+
+        def counted(*args: object, **options: object) -> None:
+            passes.append(app._shown_tab())
+            lay_out(*args, **options)  # type: ignore[arg-type]
+
+        screen._refresh_layout = counted  # type: ignore[method-assign]
+        for key in ("f2", "f3", "f1"):
+            await pilot.press(key)
+            await settle(pilot)
+        assert passes == ["preview", "send", "settings"]
+
+    run_scenario(app, scenario)
