@@ -116,6 +116,9 @@ class FirehoseConsoleApp(SessionApp):
             clock=clock,
         )
         self._auto_verify = auto_verify
+        # The start's work still running, and whether what it made is frozen (see _settled).
+        self._start_work_left = {"built", "verified"} if auto_verify else {"built"}
+        self._start_frozen = False
         self._tabs: TabbedContent | None = None
         self._progress_timer: Timer | None = None
         self._tally = DeliveryTally()  # the engine's event tally as last digested
@@ -289,6 +292,19 @@ class FirehoseConsoleApp(SessionApp):
         footer = self._tabs.screen.query_one(KeyFooter)
         for tab, _ in TABS:
             footer.call_next(footer.prepare_keys, partial(self._keys_as_on, tab))
+        footer.call_next(self._settled, "built")
+
+    def _settled(self, what: str) -> None:
+        """``what`` of the start's work is done ("built": every tab's pane and keys; "verified":
+        the first verification, the sandbox's boot with it). Once both are, what they made to
+        last is moved out of the garbage collector's way: otherwise the first full collections
+        walk it all, 35–90 ms each with the interpreter lock held, on the first keys pressed
+        (README: "Performance")."""
+        self._start_work_left.discard(what)
+        if not self._start_work_left and not self._start_frozen:
+            self._start_frozen = True
+            gc.collect(1)  # the young garbage first (a few ms): frozen, it would never go
+            gc.freeze()
 
     @contextmanager
     def _keys_as_on(self, tab: str) -> Iterator[None]:
@@ -375,6 +391,7 @@ class FirehoseConsoleApp(SessionApp):
         self.status_line.verification = (
             VerificationState.VERIFIED if message.report.ok else VerificationState.FAILING
         )
+        self._settled("verified")
 
     def on_send_finished(self, message: SendFinished) -> None:
         report = message.report

@@ -15,6 +15,7 @@ from textual import on, work
 from textual.app import App
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from console.full_collections import fewer_full_collections
 from console.messages import (
     DeadLettersLoaded,
     DeliveredRecordsLoaded,
@@ -196,15 +197,16 @@ class SessionApp(App[int]):
         started = self._started(session)
         self.event_pump.interval_seconds = SEND_DIGEST_INTERVAL_SECONDS
         try:
-            report = started.send(
-                action,
-                count=count,
-                rate=rate,
-                batch=batch,
-                draft=draft,
-                cancel=running.cancel if running else None,
-                on_outcome=running.settled if running else None,
-            )
+            with fewer_full_collections():
+                report = started.send(
+                    action,
+                    count=count,
+                    rate=rate,
+                    batch=batch,
+                    draft=draft,
+                    cancel=running.cancel if running else None,
+                    on_outcome=running.settled if running else None,
+                )
         finally:
             self.event_pump.interval_seconds = DIGEST_INTERVAL_SECONDS
         self.flush_events()  # the send's own results reach the screen before its summary
@@ -212,7 +214,8 @@ class SessionApp(App[int]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="replay")
     def run_replay(self, session: ConsoleSession) -> None:
-        report = self._started(session).replay_dead_letters()
+        with fewer_full_collections():
+            report = self._started(session).replay_dead_letters()
         self.flush_events()
         self.post_message(SendFinished(report, what="Replay of dead letters", replay=True))
 

@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from engine.landed_journal import MAX_LANDED_ENTRIES
+from engine.sandbox_answers import answer_put_record_batch_straight
 from engine.sandbox_retention import (
     SANDBOX_BUCKET_BUDGET_BYTES,
     BucketRetention,
@@ -143,7 +144,10 @@ class EmbeddedSandbox:
 
     def _start_server(self) -> None:
         _silence_server_logs()
+        from moto.firehose.responses import FirehoseResponse
+
         server = _start_moto_server(self.bind_address, self.start_timeout_seconds)
+        answer_put_record_batch_straight(FirehoseResponse)
         _keep_tracebacks_off_terminal(server)
         host, port = server.get_host_and_port()
         self._server = server

@@ -230,6 +230,7 @@ class ConsoleSession:
         self.audience_name = audience_name
         self._landed_reader: LandedReader | None = None
         self._operator: OperatorClients | None = None
+        self._sandbox_operator_clients: dict[str, BaseClient] = {}
         self._sandbox_started_at: datetime | None = None
 
     # -- what is in use ------------------------------------------------------------------
@@ -675,10 +676,7 @@ class ConsoleSession:
     def operator_client(self, service: str) -> BaseClient:
         """A client as the operator: never the [account] keys, never used to send."""
         if self.uses_sandbox:
-            from botocore.config import Config
-
-            # One retry at most: an emulator's 500 for a call it lacks is not worth five.
-            return self.sandbox().client(service, Config(retries={"total_max_attempts": 2}))
+            return self._sandbox_operator_client(service)
         from engine.operator import OperatorClients
 
         with self._start_lock:
@@ -689,6 +687,21 @@ class ConsoleSession:
                     endpoint_url=self.connection.endpoint_url,
                 )
             return self._operator.client(service)
+
+    def _sandbox_operator_client(self, service: str) -> BaseClient:
+        """One client per service for the session's sandbox, kept: a client dropped after each
+        verification is some thousands of objects in reference cycles for a full garbage
+        collection to free, on the screen's time in a console (README: "Performance")."""
+        from botocore.config import Config
+
+        sandbox = self.sandbox()
+        with self._start_lock:
+            client = self._sandbox_operator_clients.get(service)
+            if client is None:
+                # One retry at most: an emulator's 500 for a call it lacks is not worth five.
+                client = sandbox.client(service, Config(retries={"total_max_attempts": 2}))
+                self._sandbox_operator_clients[service] = client
+            return client
 
     def destination(self) -> Destination:
         """The stream's destination as ``landed`` reads it (DescribeDeliveryStream)."""
@@ -743,6 +756,7 @@ class ConsoleSession:
         if self._sandbox is not None:
             self._sandbox.stop()
             self._sandbox = None
+        self._sandbox_operator_clients.clear()
         self._gateway = None
 
 

@@ -16,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.sandbox import EmbeddedSandbox, split_records
+from engine.sandbox_answers import moto_own
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -177,6 +178,38 @@ def test_clients_ignore_the_users_aws_profile_and_proxy(
         firehose = isolated.client("firehose")
         description = firehose.describe_delivery_stream(DeliveryStreamName="isolated")
         assert description["DeliveryStreamDescription"]["DeliveryStreamStatus"] == "ACTIVE"
+
+
+def test_a_batch_is_answered_as_motos_own_serializer_answers_it(
+    sandbox: EmbeddedSandbox, stream: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sandbox writes PutRecordBatch's answer as JSON itself (README: "The embedded
+    sandbox"): the same body and headers as moto's serializer, its RecordIds aside."""
+    from moto.firehose.responses import FirehoseResponse
+
+    firehose = sandbox.client("firehose")
+    records = [{"Data": f'{{"n": {n}}}\n'.encode()} for n in range(300)]
+
+    def answer() -> tuple[dict, dict]:
+        response = firehose.put_record_batch(DeliveryStreamName=stream, Records=records)
+        headers = response.pop("ResponseMetadata")["HTTPHeaders"]
+        kept = ("content-type", "content-length")  # the others name a date or a request
+        return response, {name: headers[name] for name in kept}
+
+    straight, straight_headers = answer()
+    assert FirehoseResponse.put_record_batch is not moto_own["put_record_batch"]
+    monkeypatch.setattr(FirehoseResponse, "put_record_batch", moto_own["put_record_batch"])
+    serialized, serialized_headers = answer()
+
+    def without_ids(response: dict) -> dict:
+        entries = response["RequestResponses"]
+        assert all(len(entry["RecordId"]) == 36 for entry in entries)
+        return {**response, "RequestResponses": [{**e, "RecordId": ""} for e in entries]}
+
+    assert without_ids(straight) == without_ids(serialized)
+    assert straight["FailedPutCount"] == 0 and len(straight["RequestResponses"]) == 300
+    assert straight_headers == serialized_headers
+    assert len(sandbox.delivered_records(stream)) == 600
 
 
 # -- what arrived -------------------------------------------------------------------------

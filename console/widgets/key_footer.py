@@ -84,7 +84,12 @@ class KeyFooter(Footer):
         if key_set is None:
             return shown, before
         for each in self._key_sets.values():
-            each.display = each is key_set
+            if each.display != (each is key_set):
+                each.display = each is key_set
+                # Ask the screen for the layout now, as Textual would once this set's own
+                # queue is idle: by then the screen has laid the new tab out, and it would lay
+                # the whole screen out a second time for the footer (5–30 ms a switch).
+                each._check_refresh()
         return None
 
     def prepare_keys(self, as_on: Callable[[], AbstractContextManager[None]]) -> None:

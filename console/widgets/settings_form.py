@@ -351,7 +351,12 @@ class SettingsForm(Vertical):
     def _show_help(self, event: events.DescendantFocus) -> None:
         row = next((node for node in event.widget.ancestors if isinstance(node, FieldRow)), None)
         help_line = self.query_one("#field-help", Static)
+        shown: str | Content
         if row is None:
-            help_line.update(self._file_text())
+            shown = self._file_text()
         else:
-            help_line.update(Content.assemble((row.key, "bold"), " — ", row.description))
+            shown = Content.assemble((row.key, "bold"), " — ", row.description)
+        # The same help again (the field focused anew as its tab is shown): no update, which
+        # would lay the screen out a second time after the tab's first (README: "Performance").
+        if help_line.content != shown:
+            help_line.update(shown)

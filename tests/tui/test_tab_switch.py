@@ -3,16 +3,19 @@ are built once and shown again, and a pane restyles only what its focus changes.
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 from driving import make_app, run_scenario, sandbox_settings, screen_text, settle
 from textual.pilot import Pilot
 from textual.widget import Widget
+from textual.widgets import DataTable
 
 from console.app import FirehoseConsoleApp
 from console.commands import CONSOLE_ACTIONS
 from console.widgets.key_footer import KeyFooter, KeySet
 from console.widgets.preview_pane import ActionSelect
+from console.widgets.status_line import VerificationState
 from console.widgets.verify_pane import VerifyPane
 
 
@@ -112,5 +115,55 @@ def test_each_tab_keys_are_built_before_its_first_visit(tmp_path: Path) -> None:
             await settle(pilot)
             assert _shown_key_set(app) in built_before, key
         assert set(footer.query(KeySet)) == built_before
+
+    run_scenario(app, scenario)
+
+
+def test_what_the_start_built_is_out_of_the_collectors_way_once_it_is_done(tmp_path: Path) -> None:
+    """Every tab's pane is built and the sandbox verified after the first screen; then their
+    objects are frozen, and a full collection no longer walks them (README: "Performance")."""
+    app = make_app(sandbox_settings(tmp_path))
+
+    async def scenario(app: FirehoseConsoleApp, pilot: Pilot[int]) -> None:
+        footer = app.query_one(KeyFooter)
+        for _ in range(100):  # the hidden tabs are built one by one, then their keys
+            if len(footer.query(KeySet)) >= 6:
+                break
+            await pilot.pause(0.05)
+        await settle(pilot)
+        assert app.status_line.verification is not VerificationState.CHECKING  # done
+        built_late = app.delivered_pane.query_one(DataTable)  # built after the first screen
+        assert not any(each is built_late for each in gc.get_objects())
+
+    run_scenario(app, scenario)
+
+
+def test_a_tab_shown_again_is_laid_out_once(tmp_path: Path) -> None:
+    """The footer's keys and the form's help line change with the tab: they are laid out with
+    it, not in a second pass over the whole screen after it (README: "Performance")."""
+    app = make_app(sandbox_settings(tmp_path), auto_verify=False)
+
+    async def scenario(app: FirehoseConsoleApp, pilot: Pilot[int]) -> None:
+        footer = app.query_one(KeyFooter)
+        for _ in range(100):  # the hidden tabs are built one by one, then their keys
+            if len(footer.query(KeySet)) >= 6:
+                break
+            await pilot.pause(0.05)
+        for key in ("f2", "f3", "f1"):  # every tab here shown once
+            await pilot.press(key)
+            await settle(pilot)
+        screen = app.screen
+        lay_out = screen._refresh_layout
+        passes: list[str] = []
+
+        def counted(*args: object, **options: object) -> None:
+            passes.append(app._shown_tab())
+            lay_out(*args, **options)  # type: ignore[arg-type]
+
+        screen._refresh_layout = counted  # type: ignore[method-assign]
+        for key in ("f2", "f3", "f1"):
+            await pilot.press(key)
+            await settle(pilot)
+        assert passes == ["preview", "send", "settings"]
 
     run_scenario(app, scenario)
