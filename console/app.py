@@ -130,6 +130,9 @@ class FirehoseConsoleApp(SessionApp):
         self._tab_frame_due = False  # a tab was switched to and its first frame is not out yet
         self._keys_tab: str | None = None  # the tab check_action answers for, if not the shown one
         self._quit_after_save = False  # "Save and quit": the save's success ends the console
+        # The work the first screen leaves out (the other sections, the no-settings-file
+        # notice, the workers) has started: until then the console is still opening.
+        self.first_screen_done = False
         # Every tab but Settings is built when first shown (a quicker first screen); until
         # then its pane keeps what it is told and shows it once mounted.
         self.preview_pane = PreviewPane(self._preview_records, id="preview-pane")
@@ -251,6 +254,7 @@ class FirehoseConsoleApp(SessionApp):
         if footer_drawn or refreshes >= MAX_REFRESHES_BEFORE_WORK:
             if first_screen:
                 self._after_first_screen()
+                self.first_screen_done = True
             # The first screen's objects live as long as the console: out of the garbage
             # collector's way, or each full collection walks them all (a visible stall).
             # The collector is on again from here (the launch turned it off until now).

@@ -39,7 +39,7 @@ async def running_burst(pilot: Pilot[int]) -> None:
     app.running_send = running  # what starting a send sets: the footer changes with it
     app.refresh_bindings()
     app.query_one(SendPane).show_progress(running.describe())
-    await pilot.pause()
+    await settle(pilot)  # the picker's focus style too, restyled after the switch
 
 
 async def quit_during_burst(pilot: Pilot[int]) -> None:
