@@ -15,7 +15,7 @@ from textual import on, work
 from textual.app import App
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from console.full_collections import fewer_full_collections
+from console.full_collections import paced_full_collections
 from console.messages import (
     DeadLettersLoaded,
     DeliveredRecordsLoaded,
@@ -197,7 +197,7 @@ class SessionApp(App[int]):
         started = self._started(session)
         self.event_pump.interval_seconds = SEND_DIGEST_INTERVAL_SECONDS
         try:
-            with fewer_full_collections():
+            with paced_full_collections():
                 report = started.send(
                     action,
                     count=count,
@@ -214,7 +214,7 @@ class SessionApp(App[int]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="replay")
     def run_replay(self, session: ConsoleSession) -> None:
-        with fewer_full_collections():
+        with paced_full_collections():
             report = self._started(session).replay_dead_letters()
         self.flush_events()
         self.post_message(SendFinished(report, what="Replay of dead letters", replay=True))
