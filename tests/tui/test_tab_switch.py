@@ -35,6 +35,16 @@ def _restyled_as_textual_would(app: FirehoseConsoleApp, widget: Widget) -> list[
     return look
 
 
+async def _every_tabs_keys_built(app: FirehoseConsoleApp, pilot: Pilot[int]) -> KeyFooter:
+    """Wait until the hidden tabs are built, one by one, then their keys; the footer."""
+    footer = app.query_one(KeyFooter)
+    for _ in range(100):
+        if len(footer.query(KeySet)) >= 6:
+            break
+        await pilot.pause(0.05)
+    return footer
+
+
 def test_a_tab_shown_again_shows_the_keys_built_for_it_before(tmp_path: Path) -> None:
     app = make_app(sandbox_settings(tmp_path), auto_verify=False)
 
@@ -103,11 +113,7 @@ def test_each_tab_keys_are_built_before_its_first_visit(tmp_path: Path) -> None:
     app = make_app(sandbox_settings(tmp_path), auto_verify=False)
 
     async def scenario(app: FirehoseConsoleApp, pilot: Pilot[int]) -> None:
-        footer = app.query_one(KeyFooter)
-        for _ in range(100):  # the hidden tabs are built one by one, then their keys
-            if len(footer.query(KeySet)) >= 6:
-                break
-            await pilot.pause(0.05)
+        footer = await _every_tabs_keys_built(app, pilot)
         built_before = set(footer.query(KeySet))
         assert len(built_before) == 6
         for key in ("f2", "f3", "f4", "f5", "f6", "f1"):
@@ -125,11 +131,7 @@ def test_what_the_start_built_is_out_of_the_collectors_way_once_it_is_done(tmp_p
     app = make_app(sandbox_settings(tmp_path))
 
     async def scenario(app: FirehoseConsoleApp, pilot: Pilot[int]) -> None:
-        footer = app.query_one(KeyFooter)
-        for _ in range(100):  # the hidden tabs are built one by one, then their keys
-            if len(footer.query(KeySet)) >= 6:
-                break
-            await pilot.pause(0.05)
+        await _every_tabs_keys_built(app, pilot)
         await settle(pilot)
         assert app.status_line.verification is not VerificationState.CHECKING  # done
         built_late = app.delivered_pane.query_one(DataTable)  # built after the first screen
@@ -144,11 +146,7 @@ def test_a_tab_shown_again_is_laid_out_once(tmp_path: Path) -> None:
     app = make_app(sandbox_settings(tmp_path), auto_verify=False)
 
     async def scenario(app: FirehoseConsoleApp, pilot: Pilot[int]) -> None:
-        footer = app.query_one(KeyFooter)
-        for _ in range(100):  # the hidden tabs are built one by one, then their keys
-            if len(footer.query(KeySet)) >= 6:
-                break
-            await pilot.pause(0.05)
+        await _every_tabs_keys_built(app, pilot)
         for key in ("f2", "f3", "f1"):  # every tab here shown once
             await pilot.press(key)
             await settle(pilot)
