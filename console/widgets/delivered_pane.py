@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import cache
 from typing import TYPE_CHECKING
 
 from textual import on
@@ -29,7 +30,9 @@ MAX_DELIVERED_ROWS = 500
 MAX_LANDING_ROWS = 200
 
 
-def _status_style(status: LandedStatus) -> str:
+@cache
+def _status_styles() -> dict[LandedStatus, str]:
+    """How each landing status is coloured; built once, when the first report is shown."""
     from engine.landed import LandedStatus
 
     return {
@@ -38,7 +41,7 @@ def _status_style(status: LandedStatus) -> str:
         LandedStatus.MISSING: "$error",
         LandedStatus.FAILED: "$error",
         LandedStatus.UNCONFIRMED: "$text-muted",
-    }[status]
+    }
 
 
 def _clock(moment: datetime | None) -> str:
@@ -142,7 +145,7 @@ class DeliveredPane(Vertical):
         for landing in list(report.records)[-MAX_LANDING_ROWS:][::-1]:
             entry = landing.entry
             table.add_row(
-                Content.styled(landing.status.value, _status_style(landing.status)),
+                Content.styled(landing.status.value, _status_styles()[landing.status]),
                 themed(self, entry.audience),
                 themed(self, entry.kind),
                 themed(self, _clock(entry.acked_time)),
