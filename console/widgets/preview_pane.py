@@ -41,7 +41,14 @@ class ActionSelect(Select[Action]):
         gains or loses the focus, not its hidden option list as well: only those two are styled
         by it (a test guards that), and the list's restyle was most of a switch's (README:
         "Performance")."""
-        self.app.stylesheet.update_nodes([self, *self.query_children(SelectCurrent)], animate=True)
+        shown_lines = list(self.query_children(SelectCurrent))
+        self.app.stylesheet.update_nodes([self, *shown_lines], animate=True)
+        # The line's label and arrow have no background of their own: their text keeps the one
+        # it was first drawn on (Textual caches it with their style, and their style does not
+        # change), so a picker drawn before it took the focus kept its unfocused look there.
+        for part in (child for line in shown_lines for child in line.children):
+            part.notify_style_update()
+            part.refresh()
 
 
 def action_select(value: Action, *, id: str) -> Select[Action]:

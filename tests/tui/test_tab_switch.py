@@ -10,6 +10,7 @@ from driving import make_app, run_scenario, sandbox_settings, screen_text, settl
 from textual.pilot import Pilot
 from textual.widget import Widget
 from textual.widgets import DataTable
+from textual.widgets._select import SelectCurrent
 
 from console.app import FirehoseConsoleApp
 from console.commands import CONSOLE_ACTIONS
@@ -163,5 +164,34 @@ def test_a_tab_shown_again_is_laid_out_once(tmp_path: Path) -> None:
             await pilot.press(key)
             await settle(pilot)
         assert passes == ["preview", "send", "settings"]
+
+    run_scenario(app, scenario)
+
+
+def test_the_action_pickers_label_is_drawn_on_its_focus_background(tmp_path: Path) -> None:
+    """The label and arrow have no background of their own: each focus change must redraw
+    them on the picker's new background, not keep the one they were first drawn on (a snapshot
+    once caught a focused picker with an unfocused label)."""
+    app = make_app(sandbox_settings(tmp_path), auto_verify=False)
+
+    def label_backgrounds(picker: ActionSelect) -> set[str]:
+        label = picker.query_one(SelectCurrent).query_one("#label")
+        return {
+            str(seg.style.bgcolor) for seg in label.render_line(0) if seg.style and seg.text.strip()
+        }
+
+    async def scenario(app: FirehoseConsoleApp, pilot: Pilot[int]) -> None:
+        await pilot.press("f2")
+        await settle(pilot)
+        picker = app.preview_pane.query_one(ActionSelect)
+        assert app.focused is picker
+        focused = label_backgrounds(picker)
+        app.set_focus(None)
+        await settle(pilot)
+        blurred = label_backgrounds(picker)
+        assert blurred != focused
+        picker.focus()
+        await settle(pilot)
+        assert label_backgrounds(picker) == focused
 
     run_scenario(app, scenario)
